@@ -1,0 +1,47 @@
+# Every target creates and uses the virtualenv in .venv; nothing is installed by hand.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export MOVIE_ASSETS_DATA_DIR ?= data
+DAGSTER_HOME ?= $(abspath $(MOVIE_ASSETS_DATA_DIR))/dagster_home
+export DAGSTER_HOME
+SCALE ?= small
+
+.PHONY: install java test demo dev bench lint sample clean
+
+$(STAMP): setup.py pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(STAMP)
+
+java:
+	@java -version >/dev/null 2>&1 || { echo "Spark needs Java 17+ and 'java' is not on PATH: install OpenJDK 17 (apt-get install openjdk-17-jre-headless) or set JAVA_HOME."; exit 1; }
+	@v=$$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1); [ "$${v:-0}" -ge 17 ] || { echo "Spark needs Java 17+, found Java $$v: install OpenJDK 17 or set JAVA_HOME."; exit 1; }
+
+test: install java
+	$(BIN)/ruff check movie_assets movie_assets_tests benchmarks
+	$(BIN)/pytest
+
+demo: install java
+	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/python -m movie_assets.demo
+
+dev: install java
+	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
+
+bench: install java
+	$(BIN)/python -m benchmarks.run --scale $(SCALE)
+
+sample: install
+	$(BIN)/python -m movie_assets.sample_data
+
+lint: install
+	$(BIN)/ruff check movie_assets movie_assets_tests benchmarks
+	$(BIN)/ruff format --check movie_assets movie_assets_tests benchmarks
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,37 @@
+"""The one place that assembles assets, checks, resources, sensors and jobs."""
+
+import dagster as dg
+
+from movie_assets.assets import bronze, landing, silver
+from movie_assets.resources.delta_io_manager import DeltaTableIOManager
+from movie_assets.resources.lakehouse import Lakehouse, default_data_dir
+from movie_assets.resources.spark import delta_spark_resource
+
+
+def build_resources(data_dir: str | None = None, **spark_overrides: object) -> dict[str, object]:
+    """The resources of every run: the data root, one lazy Delta-enabled Spark session, the Delta IO manager."""
+    lakehouse = Lakehouse(data_dir=data_dir or default_data_dir())
+    pyspark = delta_spark_resource(**spark_overrides)
+    return {
+        "lakehouse": lakehouse,
+        "pyspark": pyspark,
+        "io_manager": DeltaTableIOManager(lakehouse=lakehouse, pyspark=pyspark),
+    }
+
+
+ASSETS = [
+    landing.ratings_csv,
+    landing.movies_csv,
+    bronze.ratings_bronze,
+    bronze.movies_bronze,
+    silver.user_mean_count_silver,
+    silver.movie_mean_count_silver,
+    silver.user_movie_title_rating,
+]
+
+# Every step of a run shares one Spark session: the in-process executor runs all steps in the run's process.
+defs = dg.Definitions(
+    assets=ASSETS,
+    resources=build_resources(),
+    executor=dg.in_process_executor,
+)

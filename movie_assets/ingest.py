@@ -1,0 +1,208 @@
+"""Reading landing CSVs line by line: explicit schemas, header checks, expectations and a quarantine.
+
+Every line of every file is accounted for: it is the header, blank, kept, or quarantined with a reason.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyspark import StorageLevel
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql.types import DataType, DoubleType, IntegerType, StructType
+
+from movie_assets import schemas as S
+
+LINE_KIND = "line_kind"
+HEADER, BLANK, KEPT, QUARANTINED = "header", "blank", "kept", "quarantined"
+_CORRUPT = "_corrupt_record"
+_BOM = "\ufeff"
+CSV_OPTIONS = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": _CORRUPT, "quote": '"', "escape": '"'}
+
+
+class LandingError(ValueError):
+    """Landing files that cannot be ingested at all: missing, or with the wrong header."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """One kind of landing file: its name pattern, CSV schema and the rules its rows must meet."""
+
+    name: str
+    pattern: str
+    schema: StructType
+
+    @property
+    def header(self) -> list[str]:
+        return S.header_of(self.schema)
+
+
+RATINGS = Source("ratings", "ratings*.csv", S.RATINGS_CSV_SCHEMA)
+MOVIES = Source("movies", "movies*.csv", S.MOVIES_CSV_SCHEMA)
+
+
+def landing_files(landing: str, source: Source) -> list[str]:
+    """The landing files of a source, sorted by name; fails with what to do when there are none."""
+    folder = Path(landing)
+    hint = "put MovieLens CSVs there or run `python -m movie_assets.sample_data`"
+    if not folder.is_dir():
+        raise LandingError(f"landing folder {folder} does not exist: {hint}.")
+    files = sorted(str(p) for p in folder.glob(source.pattern) if p.is_file())
+    if not files:
+        raise LandingError(f"no {source.pattern} files in {folder}: {hint}.")
+    return files
+
+
+def read_header(path: str) -> list[str]:
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        return handle.readline().rstrip("\r\n").split(",")
+
+
+def check_header(path: str, source: Source) -> None:
+    """Fail naming the file and the difference when its header is not the expected one."""
+    found = read_header(path)
+    if found == source.header:
+        return
+    missing = [c for c in source.header if c not in found]
+    extra = [c for c in found if c not in source.header]
+    diff = "; ".join(
+        part
+        for part in (
+            f"missing {missing}" if missing else "",
+            f"unexpected {extra}" if extra else "",
+            "" if missing or extra else f"columns in the wrong order {found}",
+        )
+        if part
+    )
+    raise LandingError(
+        f"{path}: header {','.join(found)!r} does not match {','.join(source.header)!r} ({diff}); "
+        "fix the file's header and drop it into landing/ again."
+    )
+
+
+def _typed(column: Column, data_type: DataType) -> Column:
+    return column.try_cast(data_type) if data_type in (IntegerType(), DoubleType()) else column
+
+
+def _type_reasons(schema: StructType) -> list[tuple[Column, Column]]:
+    """A value present but not of its column's type."""
+    reasons = []
+    for field in schema.fields:
+        if field.dataType in (IntegerType(), DoubleType()):
+            kind = "an integer" if field.dataType == IntegerType() else "a number"
+            raw = F.col(f"_raw.{field.name}")
+            reasons.append(
+                (
+                    raw.isNotNull() & _typed(raw, field.dataType).isNull(),
+                    F.concat(F.lit(f"{field.name} is not {kind}: '"), raw, F.lit("'")),
+                )
+            )
+    return reasons
+
+
+def rating_rules() -> list[tuple[Column, str]]:
+    """Ratings expectations (the failing rows go to ratings_quarantine)."""
+    r = F.col(S.RATING)
+    return [
+        (F.col(S.USER_ID).isNull(), "userId is missing"),
+        (F.col(S.USER_ID) <= 0, "userId is not > 0"),
+        (F.col(S.MOVIE_ID).isNull(), "movieId is missing"),
+        (F.col(S.MOVIE_ID) <= 0, "movieId is not > 0"),
+        (r.isNull(), "rating is missing"),
+        (F.isnan(r), "rating is NaN"),
+        ((r < 0.5) | (r > 5.0), "rating is outside 0.5-5.0"),
+        (r * 2 != F.round(r * 2), "rating is not a multiple of 0.5"),
+        (F.col(S.TIMESTAMP).isNull(), "timestamp is missing"),
+        (F.col(S.TIMESTAMP) < 0, "timestamp is negative"),
+    ]
+
+
+def movie_rules() -> list[tuple[Column, str]]:
+    """Movies expectations (the failing rows go to movies_quarantine)."""
+    return [
+        (F.col(S.MOVIE_ID).isNull(), "movieId is missing"),
+        (F.col(S.MOVIE_ID) <= 0, "movieId is not > 0"),
+        (F.col(S.TITLE).isNull() | (F.trim(F.col(S.TITLE)) == ""), "title is missing"),
+    ]
+
+
+def _first_reason(source: Source, rules: list[tuple[Column, str]]) -> Column:
+    n = len(source.schema.fields)
+    reason = F.when(F.col(_CORRUPT).isNotNull(), F.lit(f"expected {n} fields ({','.join(source.header)})"))
+    for condition, message in _type_reasons(source.schema):
+        reason = reason.when(condition, message)
+    for condition, message in rules:
+        reason = reason.when(condition, F.lit(message))
+    return reason
+
+
+def parse_lines(spark: SparkSession, files: list[str], source: Source, rules: list[tuple[Column, str]]) -> DataFrame:
+    """Every line of `files` with its kind (header/blank/kept/quarantined), typed columns and reason.
+
+    The CSV is parsed once; the result is persisted because bronze, quarantine and the counts all read it.
+    """
+    string_schema = ", ".join(f"`{c}` STRING" for c in source.header) + f", `{_CORRUPT}` STRING"
+    lines = spark.read.text(files).select(
+        F.regexp_replace("value", f"^{_BOM}", "").alias(S.RAW_LINE),
+        F.col("_metadata.file_name").alias(S.SOURCE_FILE),
+        F.monotonically_increasing_id().alias("_position"),
+    )
+    parsed = lines.withColumn("_raw", F.from_csv(S.RAW_LINE, string_schema, CSV_OPTIONS)).select(
+        "*",
+        F.col(f"_raw.{_CORRUPT}").alias(_CORRUPT),
+        *[_typed(F.col(f"_raw.{f.name}"), f.dataType).alias(f.name) for f in source.schema.fields],
+    )
+    kind = F.when(F.trim(S.RAW_LINE) == "", F.lit(BLANK)).when(
+        F.col(S.RAW_LINE) == ",".join(source.header), F.lit(HEADER)
+    )
+    reason = _first_reason(source, rules)
+    result = parsed.select(
+        S.SOURCE_FILE,
+        "_position",
+        S.RAW_LINE,
+        *[f.name for f in source.schema.fields],
+        F.when(kind.isNull(), reason).alias(S.REASON),
+        F.coalesce(kind, F.when(reason.isNotNull(), F.lit(QUARANTINED)).otherwise(F.lit(KEPT))).alias(LINE_KIND),
+    )
+    return result.persist(StorageLevel.MEMORY_AND_DISK)
+
+
+def latest_per_key(lines: DataFrame, key: str) -> DataFrame:
+    """Mark all but the last kept row per key (later file, then later line) as quarantined duplicates."""
+    window = Window.partitionBy(key).orderBy(F.col(S.SOURCE_FILE).desc(), F.col("_position").desc())
+    ranked = lines.withColumn("_n", F.when(F.col(LINE_KIND) == KEPT, F.row_number().over(window)))
+    duplicate = F.col("_n") > 1
+    return ranked.select(
+        *[c for c in lines.columns if c not in (S.REASON, LINE_KIND)],
+        F.when(
+            duplicate,
+            F.concat(F.lit(f"duplicate {key} "), F.col(key).cast("string"), F.lit(": a later row replaces it")),
+        )
+        .otherwise(F.col(S.REASON))
+        .alias(S.REASON),
+        F.when(duplicate, F.lit(QUARANTINED)).otherwise(F.col(LINE_KIND)).alias(LINE_KIND),
+    )
+
+
+def kept_rows(lines: DataFrame, source: Source) -> DataFrame:
+    return lines.where(F.col(LINE_KIND) == KEPT).select(
+        *[f.name for f in source.schema.fields], S.SOURCE_FILE, F.current_timestamp().alias(S.INGESTED_AT)
+    )
+
+
+def quarantined_rows(lines: DataFrame) -> DataFrame:
+    return lines.where(F.col(LINE_KIND) == QUARANTINED).select(
+        S.SOURCE_FILE, S.RAW_LINE, S.REASON, F.current_timestamp().alias(S.INGESTED_AT)
+    )
+
+
+def line_accounting(lines: DataFrame) -> list[dict[str, int | str]]:
+    """Per file: lines read, header, blank, kept, quarantined (read = header + blank + kept + quarantined)."""
+    kinds = [HEADER, BLANK, KEPT, QUARANTINED]
+    rows = (
+        lines.groupBy(S.SOURCE_FILE)
+        .agg(F.count("*").alias("lines"), *[F.sum((F.col(LINE_KIND) == k).cast("long")).alias(k) for k in kinds])
+        .orderBy(S.SOURCE_FILE)
+        .collect()
+    )
+    return [r.asDict() for r in rows]

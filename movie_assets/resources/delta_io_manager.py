@@ -1,0 +1,36 @@
+"""Stores each asset's Spark DataFrame as the Delta table delta/<asset_name>/ under the data root."""
+
+import dagster as dg
+from pyspark.sql import DataFrame
+
+from movie_assets.delta_tables import table_exists, table_metadata, write_table
+from movie_assets.resources.lakehouse import Lakehouse
+from movie_assets.resources.spark import DeltaSparkResource
+
+PREVIEW_ROWS_KEY = "preview_rows"
+
+
+class DeltaTableIOManager(dg.ConfigurableIOManager):
+    """Writes a DataFrame as one Delta commit and reads it back for downstream assets."""
+
+    lakehouse: Lakehouse
+    pyspark: DeltaSparkResource
+
+    def _path(self, context: dg.OutputContext | dg.InputContext) -> str:
+        return self.lakehouse.table_path(context.asset_key.path[-1])
+
+    def handle_output(self, context: dg.OutputContext, obj: DataFrame | None) -> None:
+        if obj is None:  # the asset wrote its table itself
+            return
+        path = self._path(context)
+        write_table(obj, path)
+        preview = int((context.definition_metadata or {}).get(PREVIEW_ROWS_KEY, 0))
+        context.add_output_metadata(table_metadata(self.pyspark.spark_session, path, preview_rows=preview))
+
+    def load_input(self, context: dg.InputContext) -> DataFrame:
+        spark = self.pyspark.spark_session
+        path = self._path(context)
+        if not table_exists(spark, path):
+            name = context.asset_key.to_user_string()
+            raise dg.Failure(f"the table {name} does not exist at {path}: materialize {name} first.")
+        return spark.read.format("delta").load(path)

@@ -1,0 +1,58 @@
+"""Where the lakehouse's files live: one data root with landing/, delta/, results/ and Spark scratch space."""
+
+import os
+import re
+from pathlib import Path
+
+import dagster as dg
+
+DATA_DIR_ENV = "MOVIE_ASSETS_DATA_DIR"
+DEFAULT_DATA_DIR = "data"
+_URI = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+def default_data_dir() -> str:
+    return os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR
+
+
+def resolve_data_root(data_dir: str) -> str:
+    """An absolute local path (created if missing) or a Hadoop-compatible URI, kept as given."""
+    if not data_dir.strip():
+        raise ValueError(f"{DATA_DIR_ENV} is empty: set it to a folder (or a URI such as s3a://bucket/movies).")
+    if _URI.match(data_dir):
+        return data_dir.rstrip("/")
+    root = Path(data_dir).expanduser().resolve()
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"data root {root} is a file, not a folder: point {DATA_DIR_ENV} at a folder.")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"cannot create data root {root} ({err.strerror}): choose a writable folder.") from err
+    return str(root)
+
+
+class Lakehouse(dg.ConfigurableResource):
+    """The data root and the layout under it."""
+
+    data_dir: str = DEFAULT_DATA_DIR
+
+    @property
+    def root(self) -> str:
+        return resolve_data_root(self.data_dir)
+
+    @property
+    def landing(self) -> str:
+        return f"{self.root}/landing"
+
+    def table_path(self, name: str) -> str:
+        return f"{self.root}/delta/{name}"
+
+    def results_path(self, *parts: str) -> str:
+        return "/".join([self.root, "results", *parts])
+
+    @property
+    def checkpoint_dir(self) -> str:
+        return f"{self.root}/spark/checkpoints"
+
+    def model_path(self, name: str) -> str:
+        return f"{self.root}/models/{name}"

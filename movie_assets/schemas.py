@@ -1,0 +1,83 @@
+"""Column names and schemas of every table, in one place."""
+
+from pyspark.sql.types import (
+    ArrayType,
+    DoubleType,
+    FloatType,
+    IntegerType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
+
+USER_ID = "userId"
+MOVIE_ID = "movieId"
+RATING = "rating"
+TIMESTAMP = "timestamp"
+TITLE = "title"
+GENRES = "genres"
+MEAN = "mean"
+COUNT = "count"
+FEATURES = "features"
+SOURCE_FILE = "source_file"
+INGESTED_AT = "ingested_at"
+
+# Similar-movies answers.
+QUERY_MOVIE_ID = "movie_id"
+RANK = "rank"
+SIMILAR_MOVIE_ID = "similar_movie_id"
+SIMILARITY = "similarity"
+
+# Quarantine.
+RAW_LINE = "raw_line"
+REASON = "reason"
+
+RATINGS_CSV_SCHEMA = StructType(
+    [
+        StructField(USER_ID, IntegerType()),
+        StructField(MOVIE_ID, IntegerType()),
+        StructField(RATING, DoubleType()),
+        StructField(TIMESTAMP, IntegerType()),
+    ]
+)
+MOVIES_CSV_SCHEMA = StructType(
+    [
+        StructField(MOVIE_ID, IntegerType()),
+        StructField(TITLE, StringType()),
+        StructField(GENRES, StringType()),
+    ]
+)
+LINEAGE_FIELDS = [StructField(SOURCE_FILE, StringType()), StructField(INGESTED_AT, TimestampType())]
+RATINGS_BRONZE_SCHEMA = StructType(RATINGS_CSV_SCHEMA.fields + LINEAGE_FIELDS)
+MOVIES_BRONZE_SCHEMA = StructType(MOVIES_CSV_SCHEMA.fields + LINEAGE_FIELDS)
+
+QUARANTINE_SCHEMA = StructType(
+    [
+        StructField(SOURCE_FILE, StringType()),
+        StructField(RAW_LINE, StringType()),
+        StructField(REASON, StringType()),
+        StructField(INGESTED_AT, TimestampType()),
+    ]
+)
+
+ITEM_FACTORS_SCHEMA = StructType([StructField(MOVIE_ID, IntegerType()), StructField(FEATURES, ArrayType(FloatType()))])
+
+SIMILAR_MOVIES_SCHEMA = StructType(
+    [
+        StructField(QUERY_MOVIE_ID, IntegerType()),
+        StructField(RANK, IntegerType()),
+        StructField(SIMILAR_MOVIE_ID, IntegerType()),
+        StructField(TITLE, StringType()),
+        StructField(GENRES, StringType()),
+        StructField(SIMILARITY, DoubleType()),
+    ]
+)
+
+MEAN_COUNT_TYPES = {MEAN: DoubleType(), COUNT: LongType()}
+
+
+def header_of(schema: StructType) -> list[str]:
+    """The CSV header a landing file of this schema must carry."""
+    return [field.name for field in schema.fields]

@@ -1,0 +1,46 @@
+"""One session-scoped Delta-enabled Spark session for the whole suite, tiny CSV writers, the real sample."""
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from movie_assets.definitions import build_resources
+from movie_assets.resources.spark import delta_spark_resource
+
+ML_SMALL = Path(__file__).resolve().parents[2] / "shared" / "movielens" / "ml-latest-small"
+TEST_SPARK = {"master": "local[2]", "shuffle_partitions": 2, "driver_memory": "2g"}
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[SparkSession]:
+    """The suite's one Spark session; Dagster resources built in tests reuse it (getOrCreate)."""
+    session = delta_spark_resource(**TEST_SPARK).spark_session
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def resources(tmp_path: Path, spark: SparkSession) -> dict[str, object]:
+    """Dagster resources over a fresh data root in tmp_path."""
+    return build_resources(str(tmp_path), **TEST_SPARK)
+
+
+def write_csv(folder: Path, name: str, text: str, encoding: str = "utf-8") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+@pytest.fixture(scope="session")
+def ml_small() -> Path:
+    """The real ml-latest-small sample; under CI=true its absence fails instead of skipping."""
+    if not (ML_SMALL / "ratings.csv").exists():
+        message = f"the MovieLens sample is missing at {ML_SMALL}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message + " (CI=true: end-to-end tests must run)")
+        pytest.skip(message)
+    return ML_SMALL

@@ -1,0 +1,85 @@
+"""The real ml-latest-small through bronze and silver, against an independent computation in plain Python."""
+
+import csv
+import shutil
+from collections import defaultdict
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from pyspark.sql import SparkSession
+
+from movie_assets.definitions import ASSETS, build_resources
+from movie_assets_tests.conftest import TEST_SPARK
+
+pytestmark = pytest.mark.e2e
+SELECTION = [
+    "ratings_bronze",
+    "movies_bronze",
+    "user_mean_count_silver",
+    "movie_mean_count_silver",
+    "user_movie_title_rating",
+]
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def expected_mean_count(ratings: list[dict[str, str]], key: str) -> dict[int, tuple[float, int]]:
+    groups: dict[int, list[float]] = defaultdict(list)
+    for row in ratings:
+        groups[int(row[key])].append(float(row["rating"]))
+    return {k: (sum(v) / len(v), len(v)) for k, v in groups.items()}
+
+
+@pytest.fixture(scope="module")
+def lakehouse(ml_small: Path, tmp_path_factory: pytest.TempPathFactory, spark: SparkSession) -> Path:
+    root = tmp_path_factory.mktemp("ml_small")
+    (root / "landing").mkdir()
+    for name in ("ratings.csv", "movies.csv"):
+        shutil.copy(ml_small / name, root / "landing" / name)
+    assert dg.materialize(ASSETS, resources=build_resources(str(root), **TEST_SPARK), selection=SELECTION).success
+    return root
+
+
+def table(spark: SparkSession, root: Path, name: str):
+    return spark.read.format("delta").load(str(root / "delta" / name))
+
+
+def test_bronze_equals_the_csv(spark: SparkSession, lakehouse: Path, ml_small: Path) -> None:
+    ratings = read_csv(ml_small / "ratings.csv")
+    movies = read_csv(ml_small / "movies.csv")
+    assert len(ratings) == 100_836 and len(movies) == 9_742
+    got = sorted(tuple(r)[:4] for r in table(spark, lakehouse, "ratings_bronze").collect())
+    want = sorted((int(r["userId"]), int(r["movieId"]), float(r["rating"]), int(r["timestamp"])) for r in ratings)
+    assert got == want
+    got_movies = sorted(tuple(r)[:3] for r in table(spark, lakehouse, "movies_bronze").collect())
+    assert got_movies == sorted((int(m["movieId"]), m["title"], m["genres"]) for m in movies)
+    assert table(spark, lakehouse, "ratings_quarantine").count() == 0
+    assert table(spark, lakehouse, "movies_quarantine").count() == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "key"), [("user_mean_count_silver", "userId"), ("movie_mean_count_silver", "movieId")]
+)
+def test_mean_count_silver(spark: SparkSession, lakehouse: Path, ml_small: Path, name: str, key: str) -> None:
+    want = expected_mean_count(read_csv(ml_small / "ratings.csv"), key)
+    rows = table(spark, lakehouse, name).collect()
+    assert len(rows) == len(want)
+    for row in rows:
+        mean, count = want[row[key]]
+        assert row["count"] == count
+        assert abs(row["mean"] - mean) <= 1e-9
+
+
+def test_user_movie_title_rating(spark: SparkSession, lakehouse: Path, ml_small: Path) -> None:
+    titles = {int(m["movieId"]): m["title"] for m in read_csv(ml_small / "movies.csv")}
+    want = sorted(
+        (int(r["userId"]), int(r["movieId"]), titles.get(int(r["movieId"])), float(r["rating"]))
+        for r in read_csv(ml_small / "ratings.csv")
+    )
+    got = sorted(tuple(r) for r in table(spark, lakehouse, "user_movie_title_rating").collect())
+    assert len(got) == 100_836
+    assert got == want

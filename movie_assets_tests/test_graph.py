@@ -1,0 +1,83 @@
+"""The asset graph through Dagster's materialize(), on tiny CSVs in a tmp_path data root."""
+
+from pathlib import Path
+
+import dagster as dg
+from pyspark.sql import SparkSession
+
+from movie_assets.definitions import ASSETS
+from movie_assets_tests.conftest import write_csv
+
+MOVIES = 'movieId,title,genres\n1,"Toy Story, The (1995)",Animation|Comedy\n2,Amélie (2001),Romance\n'
+RATINGS = "userId,movieId,rating,timestamp\n1,1,4.0,10\n1,2,5.0,11\n2,1,3.0,12\n2,3,2.5,13\nbad line\n"
+
+
+def land(root: Path) -> None:
+    write_csv(root / "landing", "movies.csv", MOVIES)
+    write_csv(root / "landing", "ratings.csv", RATINGS)
+
+
+def test_materialize_bronze_and_silver(tmp_path: Path, resources: dict, spark: SparkSession) -> None:
+    land(tmp_path)
+    result = dg.materialize(ASSETS, resources=resources, selection="*")
+    assert result.success
+    table = lambda name: spark.read.format("delta").load(str(tmp_path / "delta" / name))  # noqa: E731
+    assert sorted(tuple(r) for r in table("user_mean_count_silver").collect()) == [(1, 4.5, 2), (2, 2.75, 2)]
+    assert sorted(tuple(r) for r in table("movie_mean_count_silver").collect()) == [
+        (1, 3.5, 2), (2, 5.0, 1), (3, 2.5, 1),
+    ]  # fmt: skip
+    assert sorted(tuple(r) for r in table("user_movie_title_rating").collect()) == [
+        (1, 1, "Toy Story, The (1995)", 4.0), (1, 2, "Amélie (2001)", 5.0),
+        (2, 1, "Toy Story, The (1995)", 3.0), (2, 3, None, 2.5),
+    ]  # fmt: skip
+    [quarantined] = table("ratings_quarantine").collect()
+    assert (quarantined.raw_line, quarantined.source_file) == ("bad line", "ratings.csv")
+
+    metadata = result.asset_materializations_for_node("user_movie_title_rating")[0].metadata
+    assert metadata["dagster/row_count"].value == 4
+    assert metadata["dagster/uri"].value == str(tmp_path / "delta" / "user_movie_title_rating")
+    assert [c.name for c in metadata["dagster/column_schema"].schema.columns] == [
+        "userId",
+        "movieId",
+        "title",
+        "rating",
+    ]
+    assert metadata["delta_version"].value == 0
+    bronze = {
+        m.asset_key.to_user_string(): m.metadata for m in result.asset_materializations_for_node("ratings_bronze")
+    }
+    assert bronze["ratings_bronze"]["dagster/row_count"].value == 4
+    assert bronze["ratings_quarantine"]["dagster/row_count"].value == 1
+    assert bronze["ratings_bronze"]["lines_lines"].value == 6
+
+    again = dg.materialize(ASSETS, resources=resources, selection="user_mean_count_silver")
+    assert again.asset_materializations_for_node("user_mean_count_silver")[0].metadata["delta_version"].value == 1
+
+
+def test_no_landing_files_fails_with_a_hint(tmp_path: Path, resources: dict) -> None:
+    result = dg.materialize(ASSETS, resources=resources, selection="ratings_bronze", raise_on_error=False)
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    message = failure.step_failure_data.error.message
+    assert "landing folder" in message and "movie_assets.sample_data" in message
+
+
+def test_bronze_alone_can_be_selected(tmp_path: Path, resources: dict) -> None:
+    land(tmp_path)
+    result = dg.materialize(ASSETS, resources=resources, selection="ratings_bronze")
+    assert result.success
+    keys = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert keys == {"ratings_bronze", "ratings_quarantine"}
+
+
+def test_wrong_header_keeps_the_table(tmp_path: Path, resources: dict, spark: SparkSession) -> None:
+    selection = "movies_bronze"
+    land(tmp_path)
+    assert dg.materialize(ASSETS, resources=resources, selection=selection).success
+    write_csv(tmp_path / "landing", "movies_new.csv", "movieId,name,genres\n3,Three (2003),Drama\n")
+    result = dg.materialize(ASSETS, resources=resources, selection=selection, raise_on_error=False)
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    assert "movies_new.csv" in failure.step_failure_data.error.message
+    history = spark.sql(f"DESCRIBE HISTORY delta.`{tmp_path / 'delta' / 'movies_bronze'}`").collect()
+    assert len(history) == 1

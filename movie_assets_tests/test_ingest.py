@@ -1,0 +1,118 @@
+"""Bronze parsing on tiny files written here: exact rows, exact quarantine, exact line accounting."""
+
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from movie_assets import ingest
+from movie_assets import schemas as S
+from movie_assets_tests.conftest import write_csv
+
+HARD_MOVIES = (
+    "movieId,title,genres\n"
+    '11,"American President, The (1995)",Comedy|Drama|Romance\n'
+    '12,"Film ""Quoted"" (2000)",Drama\n'
+    "13,Amélie (Fabuleux destin d'Amélie Poulain) (2001),Comedy|Romance\n"
+    "14,Ōkami (2003),(no genres listed)\n"
+)
+
+
+def parse(spark: SparkSession, files: list[Path], source: ingest.Source):
+    rules = ingest.rating_rules() if source is ingest.RATINGS else ingest.movie_rules()
+    lines = ingest.parse_lines(spark, [str(f) for f in files], source, rules)
+    if source is ingest.MOVIES:
+        lines = ingest.latest_per_key(lines, S.MOVIE_ID)
+    return lines
+
+
+def test_hard_titles_come_through_exactly(spark: SparkSession, tmp_path: Path) -> None:
+    path = write_csv(tmp_path, "movies.csv", HARD_MOVIES)
+    rows = ingest.kept_rows(parse(spark, [path], ingest.MOVIES), ingest.MOVIES).orderBy(S.MOVIE_ID).collect()
+    assert [(r.movieId, r.title, r.genres, r.source_file) for r in rows] == [
+        (11, "American President, The (1995)", "Comedy|Drama|Romance", "movies.csv"),
+        (12, 'Film "Quoted" (2000)', "Drama", "movies.csv"),
+        (13, "Amélie (Fabuleux destin d'Amélie Poulain) (2001)", "Comedy|Romance", "movies.csv"),
+        (14, "Ōkami (2003)", "(no genres listed)", "movies.csv"),
+    ]
+
+
+def test_bom_crlf_and_blank_lines(spark: SparkSession, tmp_path: Path) -> None:
+    text = "\ufeff" + HARD_MOVIES.replace("\n", "\r\n") + "\r\n\r\n"
+    path = write_csv(tmp_path, "movies_bom.csv", text)
+    ingest.check_header(str(path), ingest.MOVIES)
+    lines = parse(spark, [path], ingest.MOVIES)
+    titles = [r.title for r in ingest.kept_rows(lines, ingest.MOVIES).orderBy(S.MOVIE_ID).collect()]
+    assert titles[0] == "American President, The (1995)" and titles[1] == 'Film "Quoted" (2000)'
+    assert ingest.line_accounting(lines) == [
+        {"source_file": "movies_bom.csv", "lines": 7, "header": 1, "blank": 2, "kept": 4, "quarantined": 0}
+    ]
+
+
+BAD_RATINGS = {
+    "1,2": "expected 4 fields (userId,movieId,rating,timestamp)",
+    "1,2,3.0,4,5": "expected 4 fields (userId,movieId,rating,timestamp)",
+    "x,2,3.0,4": "userId is not an integer: 'x'",
+    "1,2,abc,4": "rating is not a number: 'abc'",
+    "1,2,NaN,5": "rating is NaN",
+    "1,,3.0,4": "movieId is missing",
+    "0,2,3.0,4": "userId is not > 0",
+    "1,-2,3.0,4": "movieId is not > 0",
+    "1,2,5.5,4": "rating is outside 0.5-5.0",
+    "1,2,0.0,4": "rating is outside 0.5-5.0",
+    "1,2,3.25,4": "rating is not a multiple of 0.5",
+    "1,2,3.0,-1": "timestamp is negative",
+    "1,2,3.0,": "timestamp is missing",
+    "1,2,3.0,99999999999": "timestamp is not an integer: '99999999999'",
+}
+
+
+def test_bad_ratings_go_to_quarantine_with_reasons(spark: SparkSession, tmp_path: Path) -> None:
+    good = ["1,10,4.0,964982703", "2,10,0.5,964982224", "2,11,5.0,0"]
+    text = "userId,movieId,rating,timestamp\n" + "\n".join(good[:2] + list(BAD_RATINGS) + good[2:]) + "\n"
+    path = write_csv(tmp_path, "ratings.csv", text)
+    lines = parse(spark, [path], ingest.RATINGS)
+    kept = ingest.kept_rows(lines, ingest.RATINGS).orderBy(S.USER_ID, S.MOVIE_ID).collect()
+    assert [tuple(r)[:4] for r in kept] == [(1, 10, 4.0, 964982703), (2, 10, 0.5, 964982224), (2, 11, 5.0, 0)]
+    bad = {r.raw_line: r.reason for r in ingest.quarantined_rows(lines).collect()}
+    assert bad == BAD_RATINGS
+    assert ingest.line_accounting(lines) == [
+        {"source_file": "ratings.csv", "lines": 18, "header": 1, "blank": 0, "kept": 3, "quarantined": 14}
+    ]
+
+
+def test_later_file_replaces_a_movie(spark: SparkSession, tmp_path: Path) -> None:
+    first = write_csv(tmp_path, "movies.csv", "movieId,title,genres\n1,Old Title (1995),Drama\n2,Two (1996),Comedy\n")
+    second = write_csv(tmp_path, "movies_update.csv", "movieId,title,genres\n1,New Title (1995),Drama|War\n")
+    lines = parse(spark, [first, second], ingest.MOVIES)
+    kept = {r.movieId: (r.title, r.source_file) for r in ingest.kept_rows(lines, ingest.MOVIES).collect()}
+    assert kept == {1: ("New Title (1995)", "movies_update.csv"), 2: ("Two (1996)", "movies.csv")}
+    [dropped] = ingest.quarantined_rows(lines).collect()
+    assert (dropped.raw_line, dropped.reason) == (
+        "1,Old Title (1995),Drama",
+        "duplicate movieId 1: a later row replaces it",
+    )
+
+
+@pytest.mark.parametrize(
+    ("header", "difference"),
+    [
+        ("userId,movieId,rating", "missing ['timestamp']"),
+        ("userId,movieId,rating,timestamp,extra", "unexpected ['extra']"),
+        ("user,movieId,rating,timestamp", "missing ['userId']; unexpected ['user']"),
+        ("movieId,userId,rating,timestamp", "columns in the wrong order"),
+    ],
+)
+def test_wrong_header_names_file_and_difference(tmp_path: Path, header: str, difference: str) -> None:
+    path = write_csv(tmp_path, "ratings_bad.csv", header + "\n1,2,3.0,4\n")
+    with pytest.raises(ingest.LandingError, match=r"ratings_bad\.csv") as err:
+        ingest.check_header(str(path), ingest.RATINGS)
+    assert difference in str(err.value)
+
+
+def test_missing_landing_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(ingest.LandingError, match=r"does not exist: put MovieLens CSVs there or run"):
+        ingest.landing_files(str(tmp_path / "landing"), ingest.RATINGS)
+    (tmp_path / "landing").mkdir()
+    with pytest.raises(ingest.LandingError, match=r"no ratings\*\.csv files in .*movie_assets.sample_data"):
+        ingest.landing_files(str(tmp_path / "landing"), ingest.RATINGS)

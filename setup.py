@@ -1,0 +1,22 @@
+from setuptools import find_packages, setup
+
+# The pinned stack. dagster-pyspark pins dagster exactly, so the three dagster packages move together.
+# delta-spark 4.4.0: its Python code is identical to 4.4.1 but its JVM jars (io.delta:delta-spark_4.2_2.13)
+# are published; 4.4.1's are not, so Spark could not fetch them on first start.
+setup(
+    name="movie_assets",
+    version="0.1.0",
+    packages=find_packages(exclude=["movie_assets_tests*"]),
+    python_requires=">=3.11",
+    install_requires=[
+        "dagster==1.13.27",
+        "dagster-webserver==1.13.27",
+        "dagster-pyspark==0.29.27",
+        "pyspark==4.2.0",
+        "delta-spark==4.4.0",
+        "numpy>=1.26",
+    ],
+    extras_require={
+        "dev": ["pytest>=8", "ruff>=0.6", "dagster-graphql==1.13.27"],
+    },
+)
