@@ -6,7 +6,6 @@ STAMP := $(VENV)/.installed
 export MOVIE_ASSETS_DATA_DIR ?= data
 DAGSTER_HOME ?= $(abspath $(MOVIE_ASSETS_DATA_DIR))/dagster_home
 export DAGSTER_HOME
-SCALE ?= small
 
 .PHONY: install java test demo dev bench lint sample clean
 
@@ -34,7 +33,7 @@ dev: install java
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
 
 bench: install java
-	$(BIN)/python -m benchmarks.run --scale $(SCALE)
+	$(BIN)/python -m benchmarks.similarity
 
 sample: install
 	$(BIN)/python -m movie_assets.sample_data

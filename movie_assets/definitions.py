@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from movie_assets.assets import bronze, landing, silver
+from movie_assets.assets import bronze, landing, ml, silver
 from movie_assets.resources.delta_io_manager import DeltaTableIOManager
 from movie_assets.resources.lakehouse import Lakehouse, default_data_dir
 from movie_assets.resources.spark import delta_spark_resource
@@ -27,11 +27,15 @@ ASSETS = [
     silver.user_mean_count_silver,
     silver.movie_mean_count_silver,
     silver.user_movie_title_rating,
+    ml.als_item_factors,
+    ml.als_evaluation,
+    ml.similar_movies,
 ]
 
 # Every step of a run shares one Spark session: the in-process executor runs all steps in the run's process.
 defs = dg.Definitions(
     assets=ASSETS,
     resources=build_resources(),
+    jobs=[ml.similar_movies_job],
     executor=dg.in_process_executor,
 )

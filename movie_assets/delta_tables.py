@@ -8,8 +8,19 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
 
+class MissingTableError(LookupError):
+    """A table that a step needs has not been materialized."""
+
+
 def table_exists(spark: SparkSession, path: str) -> bool:
     return DeltaTable.isDeltaTable(spark, path)
+
+
+def read_table(spark: SparkSession, path: str, name: str) -> DataFrame:
+    """The table at `path`, or an error that says to materialize `name` first."""
+    if not table_exists(spark, path):
+        raise MissingTableError(f"{name} is not materialized yet (no Delta table at {path}): materialize {name} first.")
+    return spark.read.format("delta").load(path)
 
 
 def write_table(df: DataFrame, path: str, replace_where: str | None = None) -> None:

@@ -19,7 +19,7 @@ def land(root: Path) -> None:
 
 def test_materialize_bronze_and_silver(tmp_path: Path, resources: dict, spark: SparkSession) -> None:
     land(tmp_path)
-    result = dg.materialize(ASSETS, resources=resources, selection="*")
+    result = dg.materialize(ASSETS, resources=resources, selection=dg.AssetSelection.groups("bronze", "silver"))
     assert result.success
     table = lambda name: spark.read.format("delta").load(str(tmp_path / "delta" / name))  # noqa: E731
     assert sorted(tuple(r) for r in table("user_mean_count_silver").collect()) == [(1, 4.5, 2), (2, 2.75, 2)]

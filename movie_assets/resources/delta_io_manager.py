@@ -3,7 +3,7 @@
 import dagster as dg
 from pyspark.sql import DataFrame
 
-from movie_assets.delta_tables import table_exists, table_metadata, write_table
+from movie_assets.delta_tables import MissingTableError, read_table, table_metadata, write_table
 from movie_assets.resources.lakehouse import Lakehouse
 from movie_assets.resources.spark import DeltaSparkResource
 
@@ -28,9 +28,7 @@ class DeltaTableIOManager(dg.ConfigurableIOManager):
         context.add_output_metadata(table_metadata(self.pyspark.spark_session, path, preview_rows=preview))
 
     def load_input(self, context: dg.InputContext) -> DataFrame:
-        spark = self.pyspark.spark_session
-        path = self._path(context)
-        if not table_exists(spark, path):
-            name = context.asset_key.to_user_string()
-            raise dg.Failure(f"the table {name} does not exist at {path}: materialize {name} first.")
-        return spark.read.format("delta").load(path)
+        try:
+            return read_table(self.pyspark.spark_session, self._path(context), context.asset_key.to_user_string())
+        except MissingTableError as err:
+            raise dg.Failure(str(err)) from None

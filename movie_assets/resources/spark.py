@@ -4,6 +4,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from typing import Any
 
 import dagster as dg
@@ -94,6 +95,8 @@ class DeltaSparkResource(LazyPySparkResource):
     def _init_session(self) -> None:
         if self._spark_session is None:
             ensure_java()
+            # Python workers (if a step ever needs them) run the driver's interpreter, with its packages.
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
             super()._init_session()
             self._spark_session.sparkContext.setLogLevel("WARN")
 

@@ -1,0 +1,78 @@
+"""Spark ML ALS: fitting, item factors and held-out evaluation, as plain functions."""
+
+from dataclasses import dataclass
+
+from pyspark.ml.evaluation import RegressionEvaluator
+from pyspark.ml.recommendation import ALS, ALSModel
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from movie_assets import schemas as S
+
+PREDICTION = "prediction"
+
+
+@dataclass(frozen=True)
+class AlsParams:
+    rank: int = 10
+    max_iter: int = 10
+    reg_param: float = 0.1
+    seed: int = 42
+    implicit_prefs: bool = False
+    alpha: float = 1.0
+    nonnegative: bool = False
+    cold_start_strategy: str = "drop"
+    checkpoint_interval: int = 10
+
+
+def estimator(params: AlsParams) -> ALS:
+    return ALS(
+        userCol=S.USER_ID,
+        itemCol=S.MOVIE_ID,
+        ratingCol=S.RATING,
+        rank=params.rank,
+        maxIter=params.max_iter,
+        regParam=params.reg_param,
+        seed=params.seed,
+        implicitPrefs=params.implicit_prefs,
+        alpha=params.alpha,
+        nonnegative=params.nonnegative,
+        coldStartStrategy=params.cold_start_strategy,
+        checkpointInterval=params.checkpoint_interval,
+    )
+
+
+def fit(ratings: DataFrame, params: AlsParams) -> ALSModel:
+    return estimator(params).fit(ratings.select(S.USER_ID, S.MOVIE_ID, S.RATING))
+
+
+def item_factors(model: ALSModel) -> DataFrame:
+    """(movieId int, features array<float>), one row per rated movie."""
+    return model.itemFactors.select(
+        F.col("id").cast("int").alias(S.MOVIE_ID), F.col("features").cast("array<float>").alias(S.FEATURES)
+    )
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    rmse: float
+    mae: float
+    train_rows: int
+    test_rows: int
+    scored_rows: int
+
+
+def evaluate(ratings: DataFrame, params: AlsParams, test_fraction: float = 0.2) -> Evaluation:
+    """Fit on a seeded split and score the held-out part; unseen users or movies are dropped (cold start)."""
+    train, test = ratings.select(S.USER_ID, S.MOVIE_ID, S.RATING).randomSplit(
+        [1 - test_fraction, test_fraction], seed=params.seed
+    )
+    train = train.cache()
+    predictions = fit(train, AlsParams(**{**params.__dict__, "cold_start_strategy": "drop"})).transform(test).cache()
+    metric = lambda name: RegressionEvaluator(  # noqa: E731
+        metricName=name, labelCol=S.RATING, predictionCol=PREDICTION
+    ).evaluate(predictions)
+    result = Evaluation(metric("rmse"), metric("mae"), train.count(), test.count(), predictions.count())
+    train.unpersist()
+    predictions.unpersist()
+    return result

@@ -1,0 +1,164 @@
+"""Machine learning: ALS item factors, their held-out quality, and the movies most similar to a chosen one."""
+
+import time
+
+import dagster as dg
+from pydantic import Field, field_validator
+from pyspark.sql import DataFrame
+
+from movie_assets import als
+from movie_assets import schemas as S
+from movie_assets.delta_tables import MissingTableError, markdown_table, read_table
+from movie_assets.neighbors import SimilarMoviesError, similar_movies_for
+from movie_assets.resources.lakehouse import Lakehouse
+from movie_assets.resources.spark import DeltaSparkResource
+
+ML = {"group_name": "ml", "kinds": {"spark", "delta"}}
+
+
+class AlsConfig(dg.Config):
+    """Spark ML ALS settings; the defaults are the original notebook's."""
+
+    rank: int = Field(default=10, description="latent factors per user and movie (1..1000)")
+    max_iter: int = Field(default=10, description="alternating iterations (1..1000)")
+    reg_param: float = Field(default=0.1, description="L2 regularization (>= 0)")
+    seed: int = Field(default=42, description="random seed: the same seed gives the same factors")
+    implicit_prefs: bool = False
+    alpha: float = Field(default=1.0, description="confidence scale for implicit preferences (>= 0)")
+    nonnegative: bool = False
+
+    @field_validator("rank", "max_iter")
+    @classmethod
+    def _positive(cls, value: int, info: object) -> int:
+        if not 1 <= value <= 1000:
+            raise ValueError(f"{info.field_name}={value} is out of range: use 1..1000")
+        return value
+
+    @field_validator("reg_param", "alpha")
+    @classmethod
+    def _non_negative(cls, value: float, info: object) -> float:
+        if not value >= 0:  # also rejects NaN
+            raise ValueError(f"{info.field_name}={value} must be >= 0")
+        return value
+
+    def params(self) -> als.AlsParams:
+        return als.AlsParams(
+            rank=self.rank,
+            max_iter=self.max_iter,
+            reg_param=self.reg_param,
+            seed=self.seed,
+            implicit_prefs=self.implicit_prefs,
+            alpha=self.alpha,
+            nonnegative=self.nonnegative,
+        )
+
+
+def training_ratings(pyspark: DeltaSparkResource, lakehouse: Lakehouse) -> DataFrame:
+    """ratings_bronze for ALS, read in the asset body so that config is validated before any Spark work.
+
+    Also sets the checkpoint directory, so that many ALS iterations do not overflow the stack.
+    """
+    try:
+        ratings = read_table(pyspark.spark_session, lakehouse.table_path("ratings_bronze"), "ratings_bronze")
+    except MissingTableError as err:
+        raise dg.Failure(str(err)) from None
+    pyspark.spark_context.setCheckpointDir(lakehouse.checkpoint_dir)
+    return ratings
+
+
+@dg.asset(**ML, deps=["ratings_bronze"])
+def als_item_factors(
+    context: dg.AssetExecutionContext, config: AlsConfig, lakehouse: Lakehouse, pyspark: DeltaSparkResource
+) -> DataFrame:
+    """ALS item factors (movieId, features) fitted on every bronze rating."""
+    ratings_bronze = training_ratings(pyspark, lakehouse)
+    params = config.params()
+    started = time.perf_counter()
+    model = als.fit(ratings_bronze, params)
+    fit_seconds = time.perf_counter() - started
+    model.write().overwrite().save(lakehouse.model_path("als"))
+    context.add_output_metadata(
+        {
+            "training_rows": ratings_bronze.count(),
+            "users": model.userFactors.count(),
+            "movies": model.itemFactors.count(),
+            "fit_seconds": round(fit_seconds, 2),
+            "model_uri": dg.MetadataValue.path(lakehouse.model_path("als")),
+            "parameters": dg.MetadataValue.json(params.__dict__),
+        }
+    )
+    return als.item_factors(model)
+
+
+@dg.asset(**ML, deps=["ratings_bronze"])
+def als_evaluation(config: AlsConfig, pyspark: DeltaSparkResource, lakehouse: Lakehouse) -> dg.MaterializeResult:
+    """RMSE and MAE of the ALS configuration on a seeded 80/20 split of the bronze ratings."""
+    result = als.evaluate(training_ratings(pyspark, lakehouse), config.params())
+    rows = [
+        {"metric": "RMSE", "value": result.rmse},
+        {"metric": "MAE", "value": result.mae},
+        {"metric": "training rows", "value": result.train_rows},
+        {"metric": "held-out rows", "value": result.test_rows},
+        {"metric": "held-out rows scored", "value": result.scored_rows},
+    ]
+    return dg.MaterializeResult(
+        metadata={
+            "rmse": dg.MetadataValue.float(result.rmse),
+            "mae": dg.MetadataValue.float(result.mae),
+            "held_out_rows": result.test_rows,
+            "scored_rows": result.scored_rows,
+            "parameters": dg.MetadataValue.json(config.params().__dict__),
+            "quality": dg.MetadataValue.md(markdown_table(rows, ["metric", "value"])),
+        }
+    )
+
+
+class SimilarMoviesConfig(dg.Config):
+    """Which movie to find neighbours for, and how many."""
+
+    movie_id: int = Field(description="a movieId from movies.csv (> 0)")
+    k: int = Field(default=10, description="how many similar movies (1..1000)")
+
+    @field_validator("movie_id")
+    @classmethod
+    def _movie_id(cls, value: int) -> int:
+        if value <= 0:
+            raise ValueError(f"movie_id {value} is not a positive integer: pick a movieId from movies.csv")
+        return value
+
+    @field_validator("k")
+    @classmethod
+    def _k(cls, value: int) -> int:
+        if not 1 <= value <= 1000:
+            raise ValueError(f"k {value} is out of range: choose 1..1000")
+        return value
+
+
+@dg.asset(**ML, deps=["als_item_factors", "movies_bronze"])
+def similar_movies(
+    context: dg.AssetExecutionContext, config: SimilarMoviesConfig, pyspark: DeltaSparkResource, lakehouse: Lakehouse
+) -> dg.MaterializeResult:
+    """The k movies most like `movie_id` by cosine similarity of ALS factors; one answer per movie id asked."""
+    try:
+        answer = similar_movies_for(pyspark.spark_session, lakehouse, config.movie_id, config.k)
+    except SimilarMoviesError as err:
+        raise dg.Failure(str(err)) from None
+    context.log.info(f"similar movies for {config.movie_id} ({answer.title}): {len(answer.rows)} rows")
+    columns = [S.RANK, S.SIMILAR_MOVIE_ID, S.TITLE, S.GENRES, S.SIMILARITY]
+    return dg.MaterializeResult(
+        metadata={
+            **answer.table_metadata,
+            "movie_id": config.movie_id,
+            "movie_title": answer.title,
+            "k": config.k,
+            "export_uri": dg.MetadataValue.path(answer.export_path),
+            "similar_movies": dg.MetadataValue.md(markdown_table(answer.rows, columns)),
+        }
+    )
+
+
+similar_movies_job = dg.define_asset_job(
+    "similar_movies_job",
+    selection=[similar_movies],
+    description="Answer one question: the movies most like `movie_id` (factors must already exist).",
+)

@@ -1,0 +1,197 @@
+"""ALS factors, evaluation and similar movies through Dagster, on a small synthetic landing folder."""
+
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pytest
+from pyspark.ml.recommendation import ALSModel
+from pyspark.sql import SparkSession
+
+from movie_assets import sample_data
+from movie_assets.definitions import ASSETS
+from movie_assets_tests.conftest import write_csv
+
+UPSTREAM = ["ratings_bronze", "movies_bronze", "als_item_factors"]
+
+
+def ask(resources: dict, movie_id: int, k: int = 10) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        ASSETS,
+        resources=resources,
+        selection=["similar_movies"],
+        run_config={"ops": {"similar_movies": {"config": {"movie_id": movie_id, "k": k}}}},
+        raise_on_error=False,
+    )
+
+
+def failure_message(result: dg.ExecuteInProcessResult) -> str:
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    return failure.step_failure_data.error.message
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory: pytest.TempPathFactory, spark: SparkSession) -> tuple[Path, dict]:
+    from movie_assets.definitions import build_resources
+    from movie_assets_tests.conftest import TEST_SPARK
+
+    root = tmp_path_factory.mktemp("ml")
+    sample_data.generate(root / "landing", 100_000, seed=3)
+    # A movie nobody rated: it exists, but ALS has no factors for it.
+    with open(root / "landing" / "movies.csv", "a", encoding="utf-8") as handle:
+        handle.write("999001,Unrated Movie (2020),Drama\n")
+    resources = build_resources(str(root), **TEST_SPARK)
+    assert dg.materialize(ASSETS, resources=resources, selection=UPSTREAM).success
+    return root, resources
+
+
+def factors(spark: SparkSession, root: Path) -> dict[int, list[float]]:
+    rows = spark.read.format("delta").load(str(root / "delta" / "als_item_factors")).collect()
+    return {r.movieId: list(r.features) for r in rows}
+
+
+def test_factors_table_and_saved_model(spark: SparkSession, lake: tuple[Path, dict]) -> None:
+    root, _ = lake
+    table = spark.read.format("delta").load(str(root / "delta" / "als_item_factors"))
+    assert table.schema.simpleString() == "struct<movieId:int,features:array<float>>"
+    stored = factors(spark, root)
+    rated = spark.read.format("delta").load(str(root / "delta" / "ratings_bronze")).select("movieId").distinct()
+    assert len(stored) == rated.count() and all(len(v) == 10 for v in stored.values())
+    model = ALSModel.load(str(root / "models" / "als"))
+    reloaded = {r.id: list(r.features) for r in model.itemFactors.collect()}
+    assert reloaded == stored
+
+
+def test_same_seed_same_factors(spark: SparkSession, lake: tuple[Path, dict]) -> None:
+    root, resources = lake
+    before = factors(spark, root)
+    assert dg.materialize(ASSETS, resources=resources, selection=["als_item_factors"]).success
+    assert factors(spark, root) == before
+
+
+def test_answer_equals_brute_force(spark: SparkSession, lake: tuple[Path, dict]) -> None:
+    root, resources = lake
+    result = ask(resources, 1, k=7)
+    assert result.success
+    stored = factors(spark, root)
+    query = np.array(stored[1])
+    brute = sorted(
+        (
+            (float(np.dot(query, v) / (np.linalg.norm(query) * np.linalg.norm(v))), m)
+            for m, v in stored.items()
+            if m != 1
+        ),
+        key=lambda t: (-t[0], t[1]),
+    )[:7]
+    rows = spark.read.format("delta").load(str(root / "delta" / "similar_movies")).where("movie_id = 1").collect()
+    rows = sorted(rows, key=lambda r: r["rank"])
+    assert [r.similar_movie_id for r in rows] == [m for _, m in brute]
+    assert [r.similarity for r in rows] == pytest.approx([s for s, _ in brute], abs=1e-6)
+    assert [r["rank"] for r in rows] == list(range(1, 8))
+    titles = {
+        r.movieId: r.title for r in spark.read.format("delta").load(str(root / "delta" / "movies_bronze")).collect()
+    }
+    assert [r.title for r in rows] == [titles[r.similar_movie_id] for r in rows]
+    metadata = result.asset_materializations_for_node("similar_movies")[0].metadata
+    assert metadata["similar_movies"].value.count("\n") == 7 + 1
+    export = spark.read.parquet(str(root / "results" / "similar_movies" / "movie_id=1")).collect()
+    assert sorted(r.similar_movie_id for r in export) == sorted(m for _, m in brute)
+
+
+def test_new_answer_replaces_only_its_movie(spark: SparkSession, lake: tuple[Path, dict]) -> None:
+    root, resources = lake
+    assert ask(resources, 2, k=5).success
+    assert ask(resources, 3, k=5).success
+    table = str(root / "delta" / "similar_movies")
+    other = lambda: sorted(tuple(r) for r in spark.read.format("delta").load(table).where("movie_id = 3").collect())  # noqa: E731
+    files = lambda: {  # noqa: E731
+        f.name: f.read_bytes() for f in Path(table).glob("*.parquet")
+    }
+    before_rows, before_files = other(), files()
+    assert ask(resources, 2, k=3).success
+    assert other() == before_rows
+    after_files = files()
+    kept = {name for name in before_files if name in after_files}
+    assert all(after_files[n] == before_files[n] for n in kept)
+    rows2 = spark.read.format("delta").load(table).where("movie_id = 2").collect()
+    assert sorted(r["rank"] for r in rows2) == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("movie_id", "k", "message"),
+    [
+        (999999999, 10, "movie_id 999999999 is not in movies_bronze"),
+        (999001, 10, "movie_id 999001 (Unrated Movie (2020)) has no ALS factors"),
+    ],
+)
+def test_unanswerable_questions_fail_and_keep_the_table(
+    spark: SparkSession, lake: tuple[Path, dict], movie_id: int, k: int, message: str
+) -> None:
+    root, resources = lake
+    assert ask(resources, 4).success
+    table = str(root / "delta" / "similar_movies")
+    version = spark.sql(f"DESCRIBE HISTORY delta.`{table}`").first().version
+    result = ask(resources, movie_id, k)
+    assert not result.success
+    assert message in failure_message(result)
+    assert spark.sql(f"DESCRIBE HISTORY delta.`{table}`").first().version == version
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"movie_id": 0}, "movie_id 0 is not a positive integer"),
+        ({"movie_id": -5}, "movie_id -5 is not a positive integer"),
+        ({"movie_id": 1, "k": 0}, "k 0 is out of range: choose 1..1000"),
+        ({"movie_id": 1, "k": 1001}, "k 1001 is out of range"),
+    ],
+)
+def test_bad_config_is_refused_before_spark(tmp_path: Path, resources: dict, config: dict, message: str) -> None:
+    result = dg.materialize(
+        ASSETS,
+        resources=resources,
+        selection=["similar_movies"],
+        run_config={"ops": {"similar_movies": {"config": config}}},
+        raise_on_error=False,
+    )
+    assert not result.success
+    assert message in str(failure_message(result)) or message in str(
+        [e.step_failure_data.error.cause for e in result.all_events if e.is_step_failure]
+    )
+    assert not (tmp_path / "delta").exists()
+
+
+def test_not_a_number_movie_id_is_refused_by_the_config_schema(resources: dict) -> None:
+    with pytest.raises(dg.DagsterInvalidConfigError, match="movie_id"):
+        ask(resources, "abc")  # type: ignore[arg-type]
+
+
+def test_factors_missing(tmp_path: Path, resources: dict) -> None:
+    write_csv(tmp_path / "landing", "movies.csv", "movieId,title,genres\n1,One (1999),Drama\n")
+    result = ask(resources, 1)
+    assert not result.success
+    assert "als_item_factors is not materialized yet" in failure_message(result)
+
+
+def test_bad_als_parameters(resources: dict) -> None:
+    result = dg.materialize(
+        ASSETS,
+        resources=resources,
+        selection=["als_item_factors"],
+        run_config={"ops": {"als_item_factors": {"config": {"rank": 0, "reg_param": -1.0}}}},
+        raise_on_error=False,
+    )
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    text = str(failure.step_failure_data.error.cause or failure.step_failure_data.error)
+    assert "rank=0 is out of range" in text and "reg_param=-1.0 must be >= 0" in text
+
+
+def test_evaluation_reports_rmse(lake: tuple[Path, dict]) -> None:
+    _, resources = lake
+    result = dg.materialize(ASSETS, resources=resources, selection=["als_evaluation"])
+    metadata = result.asset_materializations_for_node("als_evaluation")[0].metadata
+    assert 0.3 < metadata["rmse"].value < 1.5
+    assert metadata["mae"].value < metadata["rmse"].value
+    assert 0 < metadata["scored_rows"].value <= metadata["held_out_rows"].value
+    assert "| RMSE |" in metadata["quality"].value

@@ -1,0 +1,70 @@
+"""Cosine ranking on hand-made factors whose neighbours are known exactly."""
+
+import numpy as np
+import pytest
+
+from movie_assets.similarity import FactorIndex
+
+IDS = np.array([5, 1, 2, 3, 4, 6, 7])
+FACTORS = np.array(
+    [
+        [2.0, 0.0],  # 5: same direction as 1 -> similarity 1 (tie with 2 and 3)
+        [1.0, 0.0],  # 1: the query
+        [3.0, 0.0],  # 2: same direction -> 1
+        [0.5, 0.0],  # 3: same direction -> 1
+        [1.0, 1.0],  # 4: 45 degrees -> 0.7071
+        [-1.0, 0.0],  # 6: opposite -> -1
+        [0.0, 0.0],  # 7: zero vector -> 0, never NaN
+    ]
+)
+
+
+def test_ranking_with_ties_negative_and_zero_vector() -> None:
+    ranked = FactorIndex.build(IDS, FACTORS).most_similar(1, k=6)
+    assert [m for m, _ in ranked] == [2, 3, 5, 4, 7, 6]
+    sims = [s for _, s in ranked]
+    assert sims[:3] == pytest.approx([1.0, 1.0, 1.0])
+    assert sims[3] == pytest.approx(np.sqrt(0.5))
+    assert sims[4] == 0.0 and sims[5] == pytest.approx(-1.0)
+
+
+def test_ties_at_the_cut_are_broken_by_id() -> None:
+    assert [m for m, _ in FactorIndex.build(IDS, FACTORS).most_similar(1, k=2)] == [2, 3]
+
+
+def test_zero_query_vector_does_not_divide_by_zero() -> None:
+    ranked = FactorIndex.build(IDS, FACTORS).most_similar(7, k=3)
+    assert ranked == [(1, 0.0), (2, 0.0), (3, 0.0)]
+
+
+def test_k_larger_than_catalogue_and_unknown_id() -> None:
+    index = FactorIndex.build(IDS, FACTORS)
+    assert len(index.most_similar(1, k=1000)) == 6
+    with pytest.raises(KeyError):
+        index.most_similar(99, k=3)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_equals_a_full_sort_on_random_factors_with_ties(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 700))
+    ids = rng.permutation(np.arange(1, 5 * n))[:n]
+    factors = rng.integers(-2, 3, (n, 3)).astype(float)  # few distinct directions: many exact ties
+    index = FactorIndex.build(ids, factors)
+    norms = np.linalg.norm(factors, axis=1)
+    for query in rng.choice(n, size=5):
+        for k in (1, 7, 64, 1000):
+            sims = [
+                (
+                    0.0
+                    if norms[j] == 0 or norms[query] == 0
+                    else factors[query] @ factors[j] / (norms[query] * norms[j]),
+                    ids[j],
+                )
+                for j in range(n)
+                if j != query
+            ]
+            want = sorted(sims, key=lambda t: (-round(t[0], 12), t[1]))[:k]
+            got = index.most_similar(int(ids[query]), k)
+            assert [m for m, _ in got] == [m for _, m in want]
+            assert [s for _, s in got] == pytest.approx([s for s, _ in want], abs=1e-12)
