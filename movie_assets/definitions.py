@@ -3,9 +3,11 @@
 import dagster as dg
 
 from movie_assets.assets import bronze, landing, ml, silver
+from movie_assets.checks import CHECKS
 from movie_assets.resources.delta_io_manager import DeltaTableIOManager
 from movie_assets.resources.lakehouse import Lakehouse, default_data_dir
 from movie_assets.resources.spark import delta_spark_resource
+from movie_assets.resources.thresholds import QualityThresholds
 
 
 def build_resources(data_dir: str | None = None, **spark_overrides: object) -> dict[str, object]:
@@ -16,6 +18,7 @@ def build_resources(data_dir: str | None = None, **spark_overrides: object) -> d
         "lakehouse": lakehouse,
         "pyspark": pyspark,
         "io_manager": DeltaTableIOManager(lakehouse=lakehouse, pyspark=pyspark),
+        "thresholds": QualityThresholds(),
     }
 
 
@@ -35,6 +38,7 @@ ASSETS = [
 # Every step of a run shares one Spark session: the in-process executor runs all steps in the run's process.
 defs = dg.Definitions(
     assets=ASSETS,
+    asset_checks=CHECKS,
     resources=build_resources(),
     jobs=[ml.similar_movies_job],
     executor=dg.in_process_executor,

@@ -1,0 +1,67 @@
+"""Data-quality measurements behind the asset checks: plain functions over DataFrames, returning counts."""
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from movie_assets import schemas as S
+
+
+def reason_counts(quarantine: DataFrame) -> dict[str, int]:
+    rows = quarantine.groupBy(S.REASON).count().orderBy(F.desc("count"), S.REASON).collect()
+    return {r[S.REASON]: r["count"] for r in rows}
+
+
+def duplicate_keys(df: DataFrame, key: str) -> int:
+    return df.groupBy(key).count().where(F.col("count") > 1).count()
+
+
+def unknown_movies(ratings: DataFrame, movies: DataFrame) -> tuple[int, int]:
+    """Ratings whose movieId has no row in movies: (rows, distinct movie ids)."""
+    orphans = ratings.join(movies.select(S.MOVIE_ID), S.MOVIE_ID, "left_anti")
+    row = orphans.agg(F.count("*").alias("rows"), F.countDistinct(S.MOVIE_ID).alias("movies")).first()
+    return row["rows"], row["movies"]
+
+
+def mean_count_violations(df: DataFrame) -> dict[str, int]:
+    row = df.agg(
+        F.sum(((F.col(S.MEAN) < 0.5) | (F.col(S.MEAN) > 5.0) | F.isnan(S.MEAN)).cast("long")).alias(
+            "mean_out_of_range"
+        ),
+        F.sum((F.col(S.COUNT) <= 0).cast("long")).alias("count_not_positive"),
+        F.count("*").alias("rows"),
+    ).first()
+    return {k: int(row[k] or 0) for k in ("mean_out_of_range", "count_not_positive", "rows")}
+
+
+def factor_violations(factors: DataFrame, ratings: DataFrame) -> dict[str, int]:
+    bad = F.exists(S.FEATURES, lambda x: F.isnan(x) | x.isNull())
+    row = factors.agg(
+        F.count("*").alias("rows"),
+        F.countDistinct(S.MOVIE_ID).alias("movies"),
+        F.sum(bad.cast("long")).alias("rows_with_nan"),
+    ).first()
+    return {
+        "rows": row["rows"],
+        "distinct_movies": row["movies"],
+        "rows_with_nan": int(row["rows_with_nan"] or 0),
+        "rated_movies": ratings.select(S.MOVIE_ID).distinct().count(),
+    }
+
+
+def answer_violations(answers: DataFrame) -> dict[str, int]:
+    """Each movie id's ranks run 1..n with no gaps, best first, similarities within [-1, 1]."""
+    per_movie = answers.groupBy(S.QUERY_MOVIE_ID).agg(
+        F.count("*").alias("n"),
+        F.min(S.RANK).alias("lo"),
+        F.max(S.RANK).alias("hi"),
+        F.countDistinct(S.RANK).alias("distinct"),
+    )
+    gaps = per_movie.where((F.col("lo") != 1) | (F.col("hi") != F.col("n")) | (F.col("distinct") != F.col("n"))).count()
+    out_of_range = answers.where(F.abs(S.SIMILARITY) > 1.0 + 1e-9).count()
+    self_answers = answers.where(F.col(S.QUERY_MOVIE_ID) == F.col(S.SIMILAR_MOVIE_ID)).count()
+    return {
+        "movie_ids": per_movie.count(),
+        "movie_ids_with_rank_gaps": gaps,
+        "similarity_out_of_range": out_of_range,
+        "self_answers": self_answers,
+    }
