@@ -27,7 +27,9 @@ def _expectations(source: str, pyspark: DeltaSparkResource, lakehouse: Lakehouse
     return dg.AssetCheckResult(
         passed=quarantined == 0,
         severity=_severity(share, limit),
-        description=f"{quarantined} of {kept + quarantined} data lines quarantined ({share:.2%}; fails above {limit:.2%})",
+        description=(
+            f"{quarantined} of {kept + quarantined} data lines quarantined ({share:.2%}; fails above {limit:.2%})"
+        ),
         metadata={
             "kept": kept,
             "quarantined": quarantined,
