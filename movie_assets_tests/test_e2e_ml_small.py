@@ -10,6 +10,7 @@ import dagster as dg
 import pytest
 from pyspark.sql import SparkSession
 
+from movie_assets.checks import CHECKS
 from movie_assets.definitions import ASSETS, build_resources
 from movie_assets_tests.conftest import TEST_SPARK
 
@@ -125,3 +126,50 @@ def test_als_quality_on_ml_small(run: dg.ExecuteInProcessResult) -> None:
     metadata = run.asset_materializations_for_node("als_evaluation")[0].metadata
     assert 0.8 < metadata["rmse"].value < 0.95  # Spark ALS with the original's settings: about 0.88
     assert metadata["mae"].value < metadata["rmse"].value
+
+
+EXTRA_MOVIES = {
+    900001: ("American President, The (1995)", "Comedy|Drama|Romance"),
+    900002: ('Film ""Quoted"" (2000)', "Drama"),
+    900003: ("Amélie (Le Fabuleux destin d'Amélie Poulain) (2001)", "Comedy|Romance"),
+    900004: ("Crouching Tiger, Hidden Dragon (Wo hu cang long) (2000)", "Action|Drama"),
+}
+MALFORMED = [
+    "1,2",
+    "1,2,3.0,4,5",
+    "x,1,4.0,5",
+    "1,1,NaN,5",
+    "1,1,7.5,5",
+    "1,1,3.25,5",
+    "0,1,3.0,5",
+    "1,1,3.0,-5",
+    "oops",
+]
+
+
+def test_dirty_extra_files_next_to_the_real_sample(
+    spark: SparkSession, ml_small: Path, tmp_path: Path, resources: dict
+) -> None:
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    for name in ("ratings.csv", "movies.csv"):
+        shutil.copy(ml_small / name, landing / name)
+    good = [(611, 1, 4.5, 1700000000), (611, 260, 5.0, 1700000001), (612, 900001, 3.0, 1700000002)]
+    lines = [f"{u},{m},{r},{t}" for u, m, r, t in good] + MALFORMED
+    (landing / "ratings_extra.csv").write_text("userId,movieId,rating,timestamp\n" + "\n".join(lines) + "\n")
+    movie_lines = [f'{m},"{t}",{g}' for m, (t, g) in EXTRA_MOVIES.items()]
+    text = "\ufeffmovieId,title,genres\r\n" + "\r\n".join(movie_lines) + "\r\n\r\n"
+    (landing / "movies_extra.csv").write_bytes(text.encode("utf-8"))
+
+    result = dg.materialize([*ASSETS, *CHECKS], resources=resources, selection=["ratings_bronze", "movies_bronze"])
+    bronze = table(spark, tmp_path, "ratings_bronze")
+    extra = sorted(tuple(r)[:4] for r in bronze.where("source_file = 'ratings_extra.csv'").collect())
+    assert extra == good and bronze.count() == 100_836 + len(good)
+    quarantine = {r.raw_line: r.reason for r in table(spark, tmp_path, "ratings_quarantine").collect()}
+    assert sorted(quarantine) == sorted(MALFORMED) and all(quarantine.values())
+    titles = {r.movieId: r.title for r in table(spark, tmp_path, "movies_bronze").where("movieId > 900000").collect()}
+    assert titles == {m: t.replace('""', '"') for m, (t, _) in EXTRA_MOVIES.items()}
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert checks["ratings_expectations"].metadata["quarantined"].value == len(MALFORMED)
+    assert checks["ratings_expectations"].metadata["kept"].value == 100_836 + len(good)
+    assert checks["movies_expectations"].passed

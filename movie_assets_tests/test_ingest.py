@@ -1,5 +1,6 @@
 """Bronze parsing on tiny files written here: exact rows, exact quarantine, exact line accounting."""
 
+import random
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,64 @@ def test_missing_landing_says_what_to_do(tmp_path: Path) -> None:
     (tmp_path / "landing").mkdir()
     with pytest.raises(ingest.LandingError, match=r"no ratings\*\.csv files in .*movie_assets.sample_data"):
         ingest.landing_files(str(tmp_path / "landing"), ingest.RATINGS)
+
+
+def random_bad_line(rng: random.Random) -> str:
+    u, m, t = rng.randint(1, 500), rng.randint(1, 500), rng.randint(0, 2**31 - 1)
+    r = rng.choice([0.5, 1.0, 3.5, 5.0])
+    return rng.choice(
+        [
+            f"{u},{m}",
+            f"{u},{m},{r}",
+            f"{u},{m},{r},{t},{t}",
+            f"{u}x,{m},{r},{t}",
+            f"{u},{m},NaN,{t}",
+            f"{u},{m},{r + 0.25},{t}",
+            f"{u},{m},{rng.choice([0.0, 5.5, -1.0, 100.0])},{t}",
+            f"0,{m},{r},{t}",
+            f"{u},-{m},{r},{t}",
+            f"{u},{m},{r},-{t + 1}",
+            f",{m},{r},{t}",
+            f"{u},{m},,{t}",
+            f'"{u},{m}",{r},{t}',
+            f"{u};{m};{r};{t}",
+            "garbage",
+        ]
+    )
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_every_line_is_accounted_for(spark: SparkSession, tmp_path: Path, seed: int) -> None:
+    rng = random.Random(seed)
+    good_rows, bad_lines, expected = [], [], []
+    files = []
+    for f in range(3):
+        good = [
+            (rng.randint(1, 500), rng.randint(1, 500), rng.randint(1, 10) / 2, rng.randint(0, 2**31 - 1))
+            for _ in range(rng.randint(0, 60))
+        ]
+        bad = [random_bad_line(rng) for _ in range(rng.randint(0, 30))]
+        blanks = rng.randint(0, 3)
+        lines = [f"{u},{m},{r},{t}" for u, m, r, t in good] + bad + [""] * blanks
+        rng.shuffle(lines)
+        name = f"ratings_{f}.csv"
+        files.append(write_csv(tmp_path, name, "userId,movieId,rating,timestamp\n" + "\n".join(lines) + "\n"))
+        good_rows += good
+        bad_lines += bad
+        expected.append(
+            {
+                "source_file": name,
+                "lines": 1 + len(lines),
+                "header": 1,
+                "blank": blanks,
+                "kept": len(good),
+                "quarantined": len(bad),
+            }
+        )
+    lines = parse(spark, files, ingest.RATINGS)
+    assert ingest.line_accounting(lines) == expected
+    kept = sorted(tuple(r)[:4] for r in ingest.kept_rows(lines, ingest.RATINGS).collect())
+    assert kept == sorted(good_rows)
+    quarantined = ingest.quarantined_rows(lines).collect()
+    assert sorted(r.raw_line for r in quarantined) == sorted(bad_lines)
+    assert all(r.reason for r in quarantined)

@@ -1,0 +1,67 @@
+"""Every table write is one Delta transaction: a process killed mid-write leaves the previous version whole."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from pyspark.sql import SparkSession
+
+from movie_assets import sample_data
+from movie_assets.definitions import ASSETS
+from movie_assets.delta_tables import table_version, write_table
+
+pytestmark = pytest.mark.slow
+
+
+def test_replace_where_touches_only_matching_rows(spark: SparkSession, tmp_path: Path) -> None:
+    path = str(tmp_path / "t")
+    write_table(spark.createDataFrame([(1, "a"), (2, "b")], "id INT, v STRING"), path)
+    write_table(spark.createDataFrame([(2, "c")], "id INT, v STRING"), path, replace_where="id = 2")
+    assert sorted(tuple(r) for r in spark.read.format("delta").load(path).collect()) == [(1, "a"), (2, "c")]
+    assert table_version(spark, path) == 1
+
+
+def data_files(table: Path) -> set[str]:
+    return {p.name for p in table.glob("*.parquet")}
+
+
+def test_sigkill_mid_write_keeps_the_previous_version(spark: SparkSession, tmp_path: Path, resources: dict) -> None:
+    sample_data.generate(tmp_path / "landing", 100_000, seed=1)
+    assert dg.materialize(ASSETS, resources=resources, selection=["ratings_bronze"]).success
+    table = tmp_path / "delta" / "ratings_bronze"
+    before = sorted(tuple(r)[:4] for r in spark.read.format("delta").load(str(table)).collect())
+    files_before = data_files(table)
+
+    # A much larger file makes the next write long enough to be caught in the middle.
+    sample_data.generate(tmp_path / "landing", 1_000_000, seed=2)
+    env = {**os.environ, "MOVIE_ASSETS_DATA_DIR": str(tmp_path), "MOVIE_ASSETS_SPARK_MASTER": "local[2]"}
+    command = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "movie_assets.definitions"]
+    process = subprocess.Popen(
+        [*command, "--select", "ratings_bronze"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while not data_files(table) - files_before:
+            assert process.poll() is None, "the materialization ended before it started writing"
+            assert time.monotonic() < deadline, "no data file appeared in time"
+            time.sleep(0.02)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    assert data_files(table) - files_before, "killed before any new data file was written"
+    assert table_version(spark, str(table)) == 0  # the new files were never committed
+    after = sorted(tuple(r)[:4] for r in spark.read.format("delta").load(str(table)).collect())
+    assert after == before
+
+    assert dg.materialize(ASSETS, resources=resources, selection=["ratings_bronze"]).success
+    assert table_version(spark, str(table)) == 1
+    assert spark.read.format("delta").load(str(table)).count() > len(before)
