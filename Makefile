@@ -7,7 +7,7 @@ export MOVIE_ASSETS_DATA_DIR ?= data
 DAGSTER_HOME ?= $(abspath $(MOVIE_ASSETS_DATA_DIR))/dagster_home
 export DAGSTER_HOME
 
-.PHONY: install java test demo dev bench lint sample clean
+.PHONY: install java home test demo dev bench lint sample clean
 
 $(STAMP): setup.py pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,16 +20,18 @@ java:
 	@java -version >/dev/null 2>&1 || { echo "Spark needs Java 17+ and 'java' is not on PATH: install OpenJDK 17 (apt-get install openjdk-17-jre-headless) or set JAVA_HOME."; exit 1; }
 	@v=$$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1); [ "$${v:-0}" -ge 17 ] || { echo "Spark needs Java 17+, found Java $$v: install OpenJDK 17 or set JAVA_HOME."; exit 1; }
 
+home:
+	mkdir -p $(DAGSTER_HOME)
+	test -f $(DAGSTER_HOME)/dagster.yaml || cp deploy/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
 test: install java
 	$(BIN)/ruff check movie_assets movie_assets_tests benchmarks
 	$(BIN)/pytest
 
-demo: install java
-	mkdir -p $(DAGSTER_HOME)
+demo: install java home
 	$(BIN)/python -m movie_assets.demo
 
-dev: install java
-	mkdir -p $(DAGSTER_HOME)
+dev: install java home
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
 
 bench: install java

@@ -63,10 +63,14 @@ class Evaluation:
 
 
 def evaluate(ratings: DataFrame, params: AlsParams, test_fraction: float = 0.2) -> Evaluation:
-    """Fit on a seeded split and score the held-out part; unseen users or movies are dropped (cold start)."""
-    train, test = ratings.select(S.USER_ID, S.MOVIE_ID, S.RATING).randomSplit(
-        [1 - test_fraction, test_fraction], seed=params.seed
-    )
+    """Fit on a seeded split and score the held-out part; unseen users or movies are dropped (cold start).
+
+    The split hashes (userId, movieId, seed), so it does not depend on partitioning: randomSplit over a
+    recomputed, shuffled input can put a rating on both sides.
+    """
+    bucket = (F.abs(F.xxhash64(S.USER_ID, S.MOVIE_ID, F.lit(params.seed))) % 10_000) / 10_000
+    rows = ratings.select(S.USER_ID, S.MOVIE_ID, S.RATING)
+    train, test = rows.where(bucket >= test_fraction), rows.where(bucket < test_fraction)
     train = train.cache()
     predictions = fit(train, AlsParams(**{**params.__dict__, "cold_start_strategy": "drop"})).transform(test).cache()
     metric = lambda name: RegressionEvaluator(  # noqa: E731

@@ -8,6 +8,7 @@ from movie_assets.resources.delta_io_manager import DeltaTableIOManager
 from movie_assets.resources.lakehouse import Lakehouse, default_data_dir
 from movie_assets.resources.spark import delta_spark_resource
 from movie_assets.resources.thresholds import QualityThresholds
+from movie_assets.sensors import SENSORS
 
 
 def build_resources(data_dir: str | None = None, **spark_overrides: object) -> dict[str, object]:
@@ -41,5 +42,6 @@ defs = dg.Definitions(
     asset_checks=CHECKS,
     resources=build_resources(),
     jobs=[ml.similar_movies_job],
+    sensors=SENSORS,
     executor=dg.in_process_executor,
 )

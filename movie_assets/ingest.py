@@ -50,6 +50,9 @@ def landing_files(landing: str, source: Source) -> list[str]:
     files = sorted(str(p) for p in folder.glob(source.pattern) if p.is_file())
     if not files:
         raise LandingError(f"no {source.pattern} files in {folder}: {hint}.")
+    for path in files:
+        if "'" in Path(path).name or "\\" in Path(path).name:
+            raise LandingError(f"{path}: quotes and backslashes are not allowed in landing file names; rename it.")
     return files
 
 

@@ -5,7 +5,6 @@ from pyspark.sql.types import (
     DoubleType,
     FloatType,
     IntegerType,
-    LongType,
     StringType,
     StructField,
     StructType,
@@ -49,10 +48,6 @@ MOVIES_CSV_SCHEMA = StructType(
         StructField(GENRES, StringType()),
     ]
 )
-LINEAGE_FIELDS = [StructField(SOURCE_FILE, StringType()), StructField(INGESTED_AT, TimestampType())]
-RATINGS_BRONZE_SCHEMA = StructType(RATINGS_CSV_SCHEMA.fields + LINEAGE_FIELDS)
-MOVIES_BRONZE_SCHEMA = StructType(MOVIES_CSV_SCHEMA.fields + LINEAGE_FIELDS)
-
 QUARANTINE_SCHEMA = StructType(
     [
         StructField(SOURCE_FILE, StringType()),
@@ -74,8 +69,6 @@ SIMILAR_MOVIES_SCHEMA = StructType(
         StructField(SIMILARITY, DoubleType()),
     ]
 )
-
-MEAN_COUNT_TYPES = {MEAN: DoubleType(), COUNT: LongType()}
 
 
 def header_of(schema: StructType) -> list[str]:

@@ -11,7 +11,14 @@ from movie_assets_tests.conftest import write_csv
 
 MOVIES = "movieId,title,genres\n" + "".join(f"{m},Movie {m} (2000),Drama\n" for m in range(1, 9))
 GOOD = "".join(f"{u},{m},{(u * m) % 10 / 2 + 0.5},{u * 100 + m}\n" for u in range(1, 9) for m in range(1, 9))
-UPSTREAM = ["ratings_bronze", "movies_bronze", "user_movie_title_rating", "user_mean_count_silver", "als_item_factors"]
+UPSTREAM = [
+    "ratings_bronze",
+    "ratings_quarantine",
+    "movies_bronze",
+    "user_movie_title_rating",
+    "user_mean_count_silver",
+    "als_item_factors",
+]
 
 
 def run(resources: dict, **overrides: object) -> dg.ExecuteInProcessResult:
@@ -40,6 +47,7 @@ def test_too_many_bad_lines_block_als(tmp_path: Path, resources: dict) -> None:
     found = checks(result)
     expectations = found["ratings_expectations"]
     assert not expectations.passed and expectations.severity == dg.AssetCheckSeverity.ERROR
+    assert not found["ratings_quarantine_empty"].passed
     assert expectations.metadata["quarantined"].value == 2 and expectations.metadata["kept"].value == 65
     assert "rating is outside 0.5-5.0" in expectations.metadata["reasons"].value
     known = found["ratings_movies_known"]
@@ -53,6 +61,9 @@ def test_a_higher_threshold_turns_the_failure_into_a_warning(tmp_path: Path, res
     write_csv(tmp_path / "landing", "movies.csv", MOVIES)
     write_csv(tmp_path / "landing", "ratings.csv", "userId,movieId,rating,timestamp\n" + GOOD + "1,2,9.0,5\n")
     result = run(resources, thresholds=QualityThresholds(max_quarantined_share=0.05))
-    expectations = checks(result)["ratings_expectations"]
-    assert not expectations.passed and expectations.severity == dg.AssetCheckSeverity.WARN
+    found = checks(result)
+    assert found["ratings_expectations"].passed
+    warning = found["ratings_quarantine_empty"]
+    assert not warning.passed and warning.severity == dg.AssetCheckSeverity.WARN
+    assert warning.metadata["quarantined"].value == 1
     assert "als_item_factors" in {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}

@@ -3,7 +3,7 @@
 from pyspark.sql import SparkSession
 
 from movie_assets import schemas as S
-from movie_assets.transforms import mean_count, ratings_with_titles
+from movie_assets.transforms import latest_ratings, mean_count, ratings_with_titles
 
 RATINGS = [(1, 10, 4.0, 1), (1, 11, 2.0, 2), (2, 10, 5.0, 3), (3, 12, 3.0, 4), (3, 10, 3.0, 5)]
 
@@ -31,3 +31,17 @@ def test_ratings_left_joined_to_titles(spark: SparkSession) -> None:
         (3, 10, "American President, The (1995)", 3.0),
         (3, 12, None, 3.0),
     ]
+
+
+def test_the_later_timestamp_wins(spark: SparkSession) -> None:
+    rows = [
+        (1, 10, 2.0, 100, "ratings.csv"),
+        (1, 10, 4.5, 200, "ratings_2.csv"),  # later: wins
+        (1, 11, 3.0, 300, "ratings_2.csv"),  # later, in the earlier-named file... by timestamp it still wins
+        (1, 11, 1.0, 150, "ratings_3.csv"),
+        (2, 10, 5.0, 50, "ratings.csv"),
+    ]
+    df = spark.createDataFrame(rows, "userId INT, movieId INT, rating DOUBLE, timestamp INT, source_file STRING")
+    got = sorted(tuple(r) for r in latest_ratings(df).collect())
+    assert got == [(1, 10, 4.5, 200), (1, 11, 3.0, 300), (2, 10, 5.0, 50)]
+    assert [tuple(r) for r in mean_count(latest_ratings(df), S.USER_ID).collect()] == [(2, 5.0, 1), (1, 3.75, 2)]

@@ -1,18 +1,36 @@
-"""Bronze: the landing CSVs as Delta tables, with the lines that fail expectations kept aside."""
+"""Bronze: the landing CSVs as Delta tables, with the lines that fail expectations kept aside.
+
+Ratings are ingested incrementally and exactly once: only files whose content is not in the table yet are
+read, and their rows replace that file's earlier rows in one commit. Movies, a small table whose rows replace
+each other across files, are rebuilt from every file.
+"""
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import dagster as dg
+from pydantic import Field
 from pyspark.sql import Column
 
-from movie_assets import ingest
-from movie_assets.delta_tables import markdown_table, table_metadata, write_table
+from movie_assets import ingest, ingest_log
+from movie_assets import schemas as S
+from movie_assets.delta_tables import markdown_table, table_exists, table_metadata, write_table
 from movie_assets.resources.lakehouse import Lakehouse
 from movie_assets.resources.spark import DeltaSparkResource
 
+ACCOUNTING_COLUMNS = [S.SOURCE_FILE, *ingest_log.COUNTS]
+
+
+class BronzeConfig(dg.Config):
+    full_refresh: bool = Field(default=False, description="re-read every landing file and rebuild the tables")
+
 
 def _bronze(
-    source: ingest.Source, csv: str, rules: Callable[[], list[tuple[Column, str]]], dedupe_key: str | None
+    source: ingest.Source,
+    csv: str,
+    rules: Callable[[], list[tuple[Column, str]]],
+    dedupe_key: str | None,
+    incremental: bool,
 ) -> dg.AssetsDefinition:
     bronze_key, quarantine_key = f"{source.name}_bronze", f"{source.name}_quarantine"
 
@@ -37,7 +55,7 @@ def _bronze(
         can_subset=True,
     )
     def _asset(
-        context: dg.AssetExecutionContext, lakehouse: Lakehouse, pyspark: DeltaSparkResource
+        context: dg.AssetExecutionContext, config: BronzeConfig, lakehouse: Lakehouse, pyspark: DeltaSparkResource
     ) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization]:
         try:
             files = ingest.landing_files(lakehouse.landing, source)
@@ -46,36 +64,54 @@ def _bronze(
         except ingest.LandingError as err:
             raise dg.Failure(str(err)) from None
         spark = pyspark.spark_session
-        lines = ingest.parse_lines(spark, files, source, rules())
-        if dedupe_key:
-            lines = ingest.latest_per_key(lines, dedupe_key)
-        accounting = ingest.line_accounting(lines)
-        totals = {
-            k: sum(int(row[k]) for row in accounting) for k in ("lines", "header", "blank", "kept", "quarantined")
+        bronze_path, log_path = lakehouse.table_path(bronze_key), lakehouse.table_path(ingest_log.LOG_TABLE)
+        digests = {path: (Path(path).name, ingest_log.file_sha256(path)) for path in files}
+        full = config.full_refresh or not incremental or not table_exists(spark, bronze_path)
+        done = {} if full else ingest_log.ingested(spark, log_path, source.name)
+        pending = {p: (name, sha) for p, (name, sha) in digests.items() if done.get(name) != sha}
+        context.log.info(f"{source.name}: {len(files)} file(s) in landing, {len(pending)} to ingest (full={full})")
+
+        accounting: list[dict] = []
+        written = {bronze_key: 0, quarantine_key: 0}
+        if pending:
+            lines = ingest.parse_lines(spark, list(pending), source, rules())
+            if dedupe_key:
+                lines = ingest.latest_per_key(lines, dedupe_key)
+            accounting = ingest.line_accounting(lines)
+            replace = None if full else ingest_log.files_predicate([name for name, _ in pending.values()])
+            outputs = {
+                bronze_key: ingest.kept_rows(lines, source),
+                quarantine_key: ingest.quarantined_rows(lines),
+            }
+            for key, df in outputs.items():
+                path = lakehouse.table_path(key)
+                write_table(df, path, replace_where=replace if table_exists(spark, path) else None)
+            ingest_log.record(spark, log_path, source.name, pending, accounting, full)
+            lines.unpersist()
+            written = {
+                bronze_key: sum(r["kept"] for r in accounting),
+                quarantine_key: sum(r["quarantined"] for r in accounting),
+            }
+
+        run_metadata = {
+            "files_ingested": dg.MetadataValue.int(len(pending)),
+            "full_refresh": full,
+            "ingested_this_run": dg.MetadataValue.md(markdown_table(accounting, ACCOUNTING_COLUMNS)),
+            **{f"lines_{k}": dg.MetadataValue.int(sum(int(r[k]) for r in accounting)) for k in ingest_log.COUNTS},
         }
-        context.log.info(f"{source.name}: {len(files)} file(s), {totals}")
-        shared = {
-            "files": dg.MetadataValue.md(
-                markdown_table(accounting, ["source_file", "lines", "header", "blank", "kept", "quarantined"])
-            ),
-            **{f"lines_{k}": dg.MetadataValue.int(v) for k, v in totals.items()},
-        }
-        outputs = {
-            bronze_key: (ingest.kept_rows(lines, source), totals["kept"], 0),
-            quarantine_key: (ingest.quarantined_rows(lines), totals["quarantined"], 10),
-        }
-        for key, (df, rows, preview) in outputs.items():
-            path = lakehouse.table_path(key)
-            write_table(df, path)
-            metadata = {**table_metadata(spark, path, preview_rows=preview, row_count=rows), **shared}
+        for key, rows_written in written.items():
+            metadata = {
+                **table_metadata(spark, lakehouse.table_path(key), preview_rows=10 if key == quarantine_key else 0),
+                **run_metadata,
+                "rows_written": rows_written,
+            }
             if dg.AssetKey(key) in context.selected_asset_keys:
                 yield dg.MaterializeResult(asset_key=key, metadata=metadata)
             else:
                 yield dg.AssetMaterialization(asset_key=key, metadata=metadata)
-        lines.unpersist()
 
     return _asset
 
 
-ratings_bronze = _bronze(ingest.RATINGS, "ratings_csv", ingest.rating_rules, dedupe_key=None)
-movies_bronze = _bronze(ingest.MOVIES, "movies_csv", ingest.movie_rules, dedupe_key="movieId")
+ratings_bronze = _bronze(ingest.RATINGS, "ratings_csv", ingest.rating_rules, dedupe_key=None, incremental=True)
+movies_bronze = _bronze(ingest.MOVIES, "movies_csv", ingest.movie_rules, dedupe_key="movieId", incremental=False)

@@ -8,10 +8,12 @@ from pyspark.sql import DataFrame
 
 from movie_assets import als
 from movie_assets import schemas as S
+from movie_assets.automation import REFRESH
 from movie_assets.delta_tables import MissingTableError, markdown_table, read_table
 from movie_assets.neighbors import SimilarMoviesError, similar_movies_for
 from movie_assets.resources.lakehouse import Lakehouse
 from movie_assets.resources.spark import DeltaSparkResource
+from movie_assets.transforms import latest_ratings
 
 ML = {"group_name": "ml", "kinds": {"spark", "delta"}}
 
@@ -63,10 +65,10 @@ def training_ratings(pyspark: DeltaSparkResource, lakehouse: Lakehouse) -> DataF
     except MissingTableError as err:
         raise dg.Failure(str(err)) from None
     pyspark.spark_context.setCheckpointDir(lakehouse.checkpoint_dir)
-    return ratings
+    return latest_ratings(ratings)
 
 
-@dg.asset(**ML, deps=["ratings_bronze"])
+@dg.asset(**ML, deps=["ratings_bronze"], automation_condition=REFRESH)
 def als_item_factors(
     context: dg.AssetExecutionContext, config: AlsConfig, lakehouse: Lakehouse, pyspark: DeltaSparkResource
 ) -> DataFrame:

@@ -1,0 +1,77 @@
+"""Incremental, exactly-once bronze: new files append, the same content adds nothing, a changed file swaps."""
+
+from pathlib import Path
+
+import dagster as dg
+from pyspark.sql import SparkSession
+
+from movie_assets.definitions import ASSETS
+from movie_assets_tests.conftest import write_csv
+
+HEADER = "userId,movieId,rating,timestamp\n"
+MOVIES = "movieId,title,genres\n1,One (1990),Drama\n2,Two (1991),Comedy\n3,Three (1992),War\n"
+BRONZE = ["ratings_bronze", "movies_bronze"]
+
+
+def rows(spark: SparkSession, root: Path, name: str) -> list[tuple]:
+    df = spark.read.format("delta").load(str(root / "delta" / name))
+    return sorted((*tuple(r)[:4], r["source_file"]) for r in df.collect())
+
+
+def version(spark: SparkSession, root: Path, name: str) -> int:
+    return spark.sql(f"DESCRIBE HISTORY delta.`{root / 'delta' / name}`").first().version
+
+
+def ingest(resources: dict, full: bool = False) -> dg.ExecuteInProcessResult:
+    config = {"ops": {"ratings_bronze": {"config": {"full_refresh": full}}}}
+    return dg.materialize(ASSETS, resources=resources, selection=["ratings_bronze"], run_config=config)
+
+
+def test_exactly_once(spark: SparkSession, tmp_path: Path, resources: dict) -> None:
+    landing = tmp_path / "landing"
+    write_csv(landing, "movies.csv", MOVIES)
+    write_csv(landing, "ratings.csv", HEADER + "1,1,4.0,10\n1,2,3.0,11\n")
+    ingest(resources)
+    assert rows(spark, tmp_path, "ratings_bronze") == [(1, 1, 4.0, 10, "ratings.csv"), (1, 2, 3.0, 11, "ratings.csv")]
+
+    write_csv(landing, "ratings_2.csv", HEADER + "2,1,5.0,12\n2,3,1.0,13\nbad\n")
+    result = ingest(resources)
+    got = rows(spark, tmp_path, "ratings_bronze")
+    assert len(got) == 4 and (2, 3, 1.0, 13, "ratings_2.csv") in got
+    metadata = result.asset_materializations_for_node("ratings_bronze")[0].metadata
+    assert metadata["files_ingested"].value == 1 and metadata["rows_written"].value == 2
+    assert [
+        r.raw_line for r in spark.read.format("delta").load(str(tmp_path / "delta/ratings_quarantine")).collect()
+    ] == ["bad"]
+
+    before = version(spark, tmp_path, "ratings_bronze")
+    (landing / "ratings_2.csv").touch()  # same content, new mtime
+    assert ingest(resources).asset_materializations_for_node("ratings_bronze")[0].metadata["files_ingested"].value == 0
+    assert version(spark, tmp_path, "ratings_bronze") == before and rows(spark, tmp_path, "ratings_bronze") == got
+
+    write_csv(landing, "ratings_2.csv", HEADER + "2,2,2.5,20\n")  # replaced content
+    ingest(resources)
+    assert rows(spark, tmp_path, "ratings_bronze") == [
+        (1, 1, 4.0, 10, "ratings.csv"),
+        (1, 2, 3.0, 11, "ratings.csv"),
+        (2, 2, 2.5, 20, "ratings_2.csv"),
+    ]
+    assert spark.read.format("delta").load(str(tmp_path / "delta/ratings_quarantine")).count() == 0
+    assert version(spark, tmp_path, "ratings_bronze") == before + 1  # one transaction
+
+    (landing / "ratings.csv").unlink()
+    ingest(resources, full=True)
+    assert rows(spark, tmp_path, "ratings_bronze") == [(2, 2, 2.5, 20, "ratings_2.csv")]
+
+
+def test_later_rating_wins_in_silver(spark: SparkSession, tmp_path: Path, resources: dict) -> None:
+    landing = tmp_path / "landing"
+    write_csv(landing, "movies.csv", MOVIES)
+    write_csv(landing, "ratings.csv", HEADER + "1,1,1.0,10\n1,2,3.0,11\n")
+    write_csv(landing, "ratings_update.csv", HEADER + "1,1,5.0,99\n")
+    selection = [*BRONZE, "user_mean_count_silver", "user_movie_title_rating"]
+    assert dg.materialize(ASSETS, resources=resources, selection=selection).success
+    users = spark.read.format("delta").load(str(tmp_path / "delta/user_mean_count_silver")).collect()
+    assert [tuple(r) for r in users] == [(1, 4.0, 2)]
+    joined = spark.read.format("delta").load(str(tmp_path / "delta/user_movie_title_rating")).collect()
+    assert sorted(tuple(r) for r in joined) == [(1, 1, "One (1990)", 5.0), (1, 2, "Two (1991)", 3.0)]
