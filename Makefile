@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export MOVIE_ASSETS_DATA_DIR ?= data
+SCALE ?= small
 DAGSTER_HOME ?= $(abspath $(MOVIE_ASSETS_DATA_DIR))/dagster_home
 export DAGSTER_HOME
 
@@ -35,7 +36,7 @@ dev: install java home
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
 
 bench: install java
-	$(BIN)/python -m benchmarks.similarity
+	$(BIN)/python -m benchmarks.run --scale $(SCALE)
 
 sample: install
 	$(BIN)/python -m movie_assets.sample_data

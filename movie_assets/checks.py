@@ -6,6 +6,7 @@ from pyspark.sql import DataFrame
 from movie_assets import quality
 from movie_assets import schemas as S
 from movie_assets.delta_tables import markdown_table, table_exists
+from movie_assets.ratings import current_ratings
 from movie_assets.resources.lakehouse import Lakehouse
 from movie_assets.resources.spark import DeltaSparkResource
 from movie_assets.resources.thresholds import QualityThresholds
@@ -145,7 +146,7 @@ def user_movie_title_rating_complete(pyspark: DeltaSparkResource, lakehouse: Lak
 def als_item_factors_valid(pyspark: DeltaSparkResource, lakehouse: Lakehouse) -> dg.AssetCheckResult:
     """No NaN in the factors, and exactly one row per rated movie."""
     found = quality.factor_violations(
-        _table(pyspark, lakehouse, "als_item_factors"), _table(pyspark, lakehouse, "ratings_bronze")
+        _table(pyspark, lakehouse, "als_item_factors"), current_ratings(pyspark, lakehouse)
     )
     passed = found["rows_with_nan"] == 0 and found["rows"] == found["distinct_movies"] == found["rated_movies"]
     return dg.AssetCheckResult(passed=passed, metadata=found)

@@ -9,11 +9,11 @@ from pyspark.sql import DataFrame
 from movie_assets import als
 from movie_assets import schemas as S
 from movie_assets.automation import REFRESH
-from movie_assets.delta_tables import MissingTableError, markdown_table, read_table
+from movie_assets.delta_tables import markdown_table
 from movie_assets.neighbors import SimilarMoviesError, similar_movies_for
+from movie_assets.ratings import current_ratings
 from movie_assets.resources.lakehouse import Lakehouse
 from movie_assets.resources.spark import DeltaSparkResource
-from movie_assets.transforms import latest_ratings
 
 ML = {"group_name": "ml", "kinds": {"spark", "delta"}}
 
@@ -56,32 +56,29 @@ class AlsConfig(dg.Config):
 
 
 def training_ratings(pyspark: DeltaSparkResource, lakehouse: Lakehouse) -> DataFrame:
-    """ratings_bronze for ALS, read in the asset body so that config is validated before any Spark work.
+    """The current ratings, read in the asset body so that config is validated before any Spark work.
 
     Also sets the checkpoint directory, so that many ALS iterations do not overflow the stack.
     """
-    try:
-        ratings = read_table(pyspark.spark_session, lakehouse.table_path("ratings_bronze"), "ratings_bronze")
-    except MissingTableError as err:
-        raise dg.Failure(str(err)) from None
+    ratings = current_ratings(pyspark, lakehouse)
     pyspark.spark_context.setCheckpointDir(lakehouse.checkpoint_dir)
-    return latest_ratings(ratings)
+    return ratings
 
 
 @dg.asset(**ML, deps=["ratings_bronze"], automation_condition=REFRESH)
 def als_item_factors(
     context: dg.AssetExecutionContext, config: AlsConfig, lakehouse: Lakehouse, pyspark: DeltaSparkResource
 ) -> DataFrame:
-    """ALS item factors (movieId, features) fitted on every bronze rating."""
-    ratings_bronze = training_ratings(pyspark, lakehouse)
+    """ALS item factors (movieId, features) fitted on the current ratings (latest per user and movie)."""
+    ratings = training_ratings(pyspark, lakehouse)
     params = config.params()
     started = time.perf_counter()
-    model = als.fit(ratings_bronze, params)
+    model = als.fit(ratings, params)
     fit_seconds = time.perf_counter() - started
     model.write().overwrite().save(lakehouse.model_path("als"))
     context.add_output_metadata(
         {
-            "training_rows": ratings_bronze.count(),
+            "training_rows": ratings.count(),
             "users": model.userFactors.count(),
             "movies": model.itemFactors.count(),
             "fit_seconds": round(fit_seconds, 2),

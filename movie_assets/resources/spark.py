@@ -5,12 +5,15 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import dagster as dg
 from dagster_pyspark import LazyPySparkResource
 from delta.pip_utils import configure_spark_with_delta_pip
-from pyspark.sql import SparkSession
+from pydantic import PrivateAttr
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
 
 MASTER_ENV = "MOVIE_ASSETS_SPARK_MASTER"
 DRIVER_MEMORY_ENV = "MOVIE_ASSETS_SPARK_DRIVER_MEMORY"
@@ -90,7 +93,23 @@ def ensure_java() -> None:
 
 
 class DeltaSparkResource(LazyPySparkResource):
-    """dagster-pyspark's lazy session, checked for Java first, with Delta Lake on and logs kept quiet."""
+    """dagster-pyspark's lazy session, checked for Java first, with Delta Lake on and logs kept quiet.
+
+    It also keeps DataFrames that several steps of a run reuse, persisted once (see `cached`).
+    """
+
+    _cache: dict[Hashable, DataFrame] = PrivateAttr(default_factory=dict)
+
+    def cached(self, key: Hashable, build: Callable[[], DataFrame]) -> DataFrame:
+        """`build()` persisted once per run under `key` (include a table version in it), then reused."""
+        if key not in self._cache:
+            self._cache[key] = build().persist(StorageLevel.MEMORY_AND_DISK)
+        return self._cache[key]
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        for frame in self._cache.values():
+            frame.unpersist()
+        self._cache.clear()
 
     def _init_session(self) -> None:
         if self._spark_session is None:

@@ -1,0 +1,231 @@
+"""`make bench SCALE=small|1m|5m|25m`: the project against the original notebook's logic, side by side.
+
+Runs, in one invocation and on the same data: (a) the seed reference and the project producing the same
+outputs (wall time, peak memory, ratio), plus the whole graph; (b) per-asset times, Spark session start and
+Dagster overhead; (c) one similar-movies query, numpy vs the original UDF; (d) `similar_movies_job` for a new
+movie id; (e) ALS fit time and RMSE. Prints a table and writes benchmarks/results/<scale>.json.
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+
+from movie_assets import sample_data
+
+HERE = Path(__file__).resolve().parent
+ML_SMALL = HERE.parents[1] / "shared" / "movielens" / "ml-latest-small"
+SCALES = {"small": None, "1m": 1_000_000, "5m": 5_000_000, "25m": 25_000_000}
+SEED_OUTPUTS = [
+    "ratings_bronze",
+    "movies_bronze",
+    "user_mean_count_silver",
+    "movie_mean_count_silver",
+    "user_movie_title_rating",
+    "als_item_factors",
+    "similar_movies",
+]
+MOVIE_ID, NEW_MOVIE_ID = 1, 2
+
+
+@dataclass
+class Measured:
+    seconds: float
+    peak_rss_mb: float
+    stdout: str
+
+
+def group_rss_mb(pgid: int) -> float:
+    """Resident memory of every process in a process group (the Python driver and its JVM)."""
+    total = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry.name}/stat").read_text().rsplit(")", 1)[1].split()
+            if int(stat[2]) == pgid:
+                total += int(Path(f"/proc/{entry.name}/statm").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def measure(command: list[str], env: dict[str, str]) -> Measured:
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True
+    )
+    peak = [0.0]
+
+    def sample() -> None:
+        while process.poll() is None:
+            peak[0] = max(peak[0], group_rss_mb(process.pid))
+            time.sleep(0.5)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stdout, _ = process.communicate()
+    sampler.join()
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(command[:6])} ... failed with exit code {process.returncode}")
+    return Measured(time.perf_counter() - started, peak[0], stdout)
+
+
+def land(scale: str, folder: Path) -> None:
+    landing = folder / "landing"
+    if (landing / "ratings.csv").exists():
+        return
+    if SCALES[scale] is None:
+        landing.mkdir(parents=True)
+        for name in ("ratings.csv", "movies.csv"):
+            shutil.copy(ML_SMALL / name, landing / name)
+    else:
+        sample_data.generate(landing, SCALES[scale])
+
+
+def fresh_root(data: Path, name: str) -> Path:
+    root = data / name
+    shutil.rmtree(root, ignore_errors=True)
+    (root / "landing").mkdir(parents=True)
+    for file in (data / "landing").iterdir():
+        os.link(file, root / "landing" / file.name)
+    return root
+
+
+def dagster(root: Path, home: Path, *args: str) -> tuple[Measured, dg.DagsterRun]:
+    env = {**os.environ, "MOVIE_ASSETS_DATA_DIR": str(root), "DAGSTER_HOME": str(home)}
+    home.mkdir(parents=True, exist_ok=True)
+    measured = measure([sys.executable, "-m", "dagster", *args, "-m", "movie_assets.definitions"], env)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        run = instance.get_runs(limit=1)[0]
+    return measured, run
+
+
+def step_times(home: Path, run_id: str) -> dict[str, float]:
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        return {s.step_key: s.end_time - s.start_time for s in instance.get_run_step_stats(run_id) if s.end_time}
+
+
+def metadata(home: Path, asset: str) -> dict:
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        event = instance.get_latest_materialization_event(dg.AssetKey(asset))
+        return {k: v.value for k, v in event.asset_materialization.metadata.items()}
+
+
+def config(movie_id: int) -> str:
+    return json.dumps({"ops": {"similar_movies": {"config": {"movie_id": movie_id, "k": 10}}}})
+
+
+def session_start() -> float:
+    code = (
+        "import time; t=time.perf_counter(); from movie_assets.resources.spark import delta_spark_resource; "
+        "delta_spark_resource().spark_session; print(time.perf_counter()-t)"
+    )
+    return float(measure([sys.executable, "-c", code], dict(os.environ)).stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", choices=sorted(SCALES), default="small")
+    parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "movie_assets_bench")
+    args = parser.parse_args(argv)
+    data = args.data / args.scale
+    land(args.scale, data)
+    results: dict = {"scale": args.scale, "machine": f"{os.cpu_count()} cores, {platform.machine()}"}
+
+    seed_root = fresh_root(data, "seed")
+    seed = measure([sys.executable, "-m", "benchmarks.seed_reference", "--data-dir", str(seed_root)], dict(os.environ))
+    seed_laps = json.loads(seed.stdout.strip().splitlines()[-1])["seed_reference"]
+
+    root, home = fresh_root(data, "project"), data / "project_home"
+    shutil.rmtree(home, ignore_errors=True)
+    selection = ",".join(SEED_OUTPUTS)
+    project, run = dagster(root, home, "asset", "materialize", "--select", selection, "--config-json", config(MOVIE_ID))
+    steps = step_times(home, run.run_id)
+
+    whole_root, whole_home = fresh_root(data, "whole"), data / "whole_home"
+    shutil.rmtree(whole_home, ignore_errors=True)
+    whole, _ = dagster(
+        whole_root, whole_home, "asset", "materialize", "--select", "*", "--config-json", config(MOVIE_ID)
+    )
+
+    new_id, new_run = dagster(
+        root, home, "job", "execute", "-j", "similar_movies_job", "--config-json", config(NEW_MOVIE_ID)
+    )
+    new_steps = step_times(home, new_run.run_id)
+    start = session_start()
+
+    similarity = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "benchmarks.similarity", "--data-dir", str(root), "--json", "/dev/stdout"],
+            capture_output=True, text=True, check=True,
+        ).stdout.split("\n", 1)[1]
+    )  # fmt: skip
+    factors, evaluation = metadata(home, "als_item_factors"), metadata(whole_home, "als_evaluation")
+
+    results.update(
+        {
+            "seed_s": seed.seconds,
+            "seed_peak_mb": seed.peak_rss_mb,
+            "seed_laps_s": seed_laps,
+            "project_s": project.seconds,
+            "project_peak_mb": project.peak_rss_mb,
+            "pipeline_ratio_vs_seed": project.seconds / seed.seconds,
+            "whole_graph_s": whole.seconds,
+            "whole_graph_peak_mb": whole.peak_rss_mb,
+            "step_s": steps,
+            "session_start_s": start,
+            "dagster_overhead_s": project.seconds - sum(steps.values()) - start,
+            "similar_movies_job_s": new_id.seconds,
+            "similar_movies_job_step_s": new_steps.get("similar_movies"),
+            "similarity_udf_s": similarity["udf_warm_s"],
+            "similarity_numpy_s": similarity["numpy_s"],
+            "similarity_speedup_vs_udf": similarity["similarity_speedup_vs_udf"],
+            "als_fit_s": factors["fit_seconds"],
+            "rmse": evaluation["rmse"],
+            "mae": evaluation["mae"],
+        }
+    )
+    report(results)
+    out = HERE / "results" / f"{args.scale}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    print(f"wrote {out}")
+    return results
+
+
+def report(r: dict) -> None:
+    rows = [
+        ("(a) seed reference: bronze, silver, ALS, UDF answer", f"{r['seed_s']:.1f} s", f"{r['seed_peak_mb']:.0f} MB"),
+        ("(a) project, same outputs, with checks", f"{r['project_s']:.1f} s", f"{r['project_peak_mb']:.0f} MB"),
+        ("(a) ratio project / seed", f"{r['pipeline_ratio_vs_seed']:.2f}", ""),
+        ("(a) project, whole graph", f"{r['whole_graph_s']:.1f} s", f"{r['whole_graph_peak_mb']:.0f} MB"),
+        ("(b) Spark session start", f"{r['session_start_s']:.1f} s", ""),
+        ("(b) Dagster and process overhead", f"{r['dagster_overhead_s']:.1f} s", ""),
+        *[(f"(b)   step {k}", f"{v:.1f} s", "") for k, v in sorted(r["step_s"].items(), key=lambda kv: -kv[1])],
+        ("(c) similar-movies query, original UDF", f"{r['similarity_udf_s'] * 1000:.0f} ms", ""),
+        ("(c) similar-movies query, numpy", f"{r['similarity_numpy_s'] * 1000:.3f} ms", ""),
+        ("(c) speedup", f"{r['similarity_speedup_vs_udf']:,.0f}x", ""),
+        ("(d) similar_movies_job, new movie id, end to end", f"{r['similar_movies_job_s']:.1f} s", ""),
+        ("(d)   of which the similar_movies step", f"{r['similar_movies_job_step_s'] or 0:.1f} s", ""),
+        ("(e) ALS fit", f"{r['als_fit_s']:.1f} s", ""),
+        ("(e) RMSE / MAE (held-out 20%)", f"{r['rmse']:.4f} / {r['mae']:.4f}", ""),
+    ]  # fmt: skip
+    width = max(len(name) for name, _, _ in rows)
+    print(f"\nmake bench SCALE={r['scale']} on {r['machine']}")
+    for name, value, memory in rows:
+        print(f"{name:<{width}}  {value:>14}  {memory:>9}")
+
+
+if __name__ == "__main__":
+    main()
