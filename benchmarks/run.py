@@ -22,6 +22,7 @@ from pathlib import Path
 import dagster as dg
 
 from movie_assets import sample_data
+from movie_assets.resources.spark import DRIVER_MEMORY_ENV
 
 HERE = Path(__file__).resolve().parent
 ML_SMALL = HERE.parents[1] / "shared" / "movielens" / "ml-latest-small"
@@ -138,13 +139,22 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", choices=sorted(SCALES), default="small")
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "movie_assets_bench")
+    parser.add_argument("--driver-memory", default=None, help="for both sides (default 4g, 8g at 25m)")
     args = parser.parse_args(argv)
+    memory = args.driver_memory or ("8g" if args.scale == "25m" else "4g")
+    os.environ[DRIVER_MEMORY_ENV] = memory  # the project's runs and the session-start probe inherit it
     data = args.data / args.scale
     land(args.scale, data)
-    results: dict = {"scale": args.scale, "machine": f"{os.cpu_count()} cores, {platform.machine()}"}
+    ram_gib = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30
+    results: dict = {
+        "scale": args.scale,
+        "machine": f"{os.cpu_count()} cores, {ram_gib:.0f} GiB, {platform.machine()}",
+        "driver_memory": memory,
+    }
 
     seed_root = fresh_root(data, "seed")
-    seed = measure([sys.executable, "-m", "benchmarks.seed_reference", "--data-dir", str(seed_root)], dict(os.environ))
+    seed_command = [sys.executable, "-m", "benchmarks.seed_reference", "--data-dir", str(seed_root)]
+    seed = measure([*seed_command, "--driver-memory", memory], dict(os.environ))
     seed_laps = json.loads(seed.stdout.strip().splitlines()[-1])["seed_reference"]
 
     root, home = fresh_root(data, "project"), data / "project_home"

@@ -1,5 +1,6 @@
 """Every table write is one Delta transaction: a process killed mid-write leaves the previous version whole."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -41,21 +42,24 @@ def test_sigkill_mid_write_keeps_the_previous_version(spark: SparkSession, tmp_p
     sample_data.generate(tmp_path / "landing", 1_000_000, seed=2)
     env = {**os.environ, "MOVIE_ASSETS_DATA_DIR": str(tmp_path), "MOVIE_ASSETS_SPARK_MASTER": "local[2]"}
     command = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "movie_assets.definitions"]
-    process = subprocess.Popen(
-        [*command, "--select", "ratings_bronze"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    log = tmp_path / "materialize.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [*command, "--select", "ratings_bronze"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + 240
         while not data_files(table) - files_before:
-            assert process.poll() is None, "the materialization ended before it started writing"
+            assert process.poll() is None, "ended before writing:\n" + log.read_text(errors="replace")[-3000:]
             assert time.monotonic() < deadline, "no data file appeared in time"
             time.sleep(0.02)
     finally:
-        os.killpg(process.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait()
     assert data_files(table) - files_before, "killed before any new data file was written"
     assert table_version(spark, str(table)) == 0  # the new files were never committed

@@ -142,8 +142,9 @@ def similar_movies(
         answer = similar_movies_for(pyspark.spark_session, lakehouse, config.movie_id, config.k)
     except SimilarMoviesError as err:
         raise dg.Failure(str(err)) from None
-    context.log.info(f"similar movies for {config.movie_id} ({answer.title}): {len(answer.rows)} rows")
     columns = [S.RANK, S.SIMILAR_MOVIE_ID, S.TITLE, S.GENRES, S.SIMILARITY]
+    table = markdown_table(answer.rows, columns)
+    context.log.info(f"movies most like {config.movie_id} ({answer.title}):\n{table}")
     return dg.MaterializeResult(
         metadata={
             **answer.table_metadata,
@@ -151,7 +152,7 @@ def similar_movies(
             "movie_title": answer.title,
             "k": config.k,
             "export_uri": dg.MetadataValue.path(answer.export_path),
-            "similar_movies": dg.MetadataValue.md(markdown_table(answer.rows, columns)),
+            "similar_movies": dg.MetadataValue.md(table),
         }
     )
 

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Hashable
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -19,12 +20,49 @@ MASTER_ENV = "MOVIE_ASSETS_SPARK_MASTER"
 DRIVER_MEMORY_ENV = "MOVIE_ASSETS_SPARK_DRIVER_MEMORY"
 SHUFFLE_PARTITIONS_ENV = "MOVIE_ASSETS_SPARK_SHUFFLE_PARTITIONS"
 UI_ENV = "MOVIE_ASSETS_SPARK_UI"
+JARS_DIR_ENV = "MOVIE_ASSETS_DELTA_JARS_DIR"
+JARS_CACHE_ENV = "MOVIE_ASSETS_CACHE_DIR"
 MIN_JAVA = 17
 
 
 def delta_packages() -> str:
     """The Delta Lake Maven coordinates, exactly as delta-spark's pip helper names them."""
     return configure_spark_with_delta_pip(SparkSession.Builder())._options["spark.jars.packages"]
+
+
+def jars_cache() -> Path:
+    """Where the local paths of the resolved Delta jars are remembered, per Maven coordinate."""
+    folder = Path(os.environ.get(JARS_CACHE_ENV, "~/.cache/movie_assets")).expanduser()
+    return folder / (delta_packages().replace(":", "_") + ".jars")
+
+
+def delta_jars_config() -> dict[str, str]:
+    """The Delta jars for the session: a folder of jars if given, the jars resolved before, else Maven.
+
+    Spark resolves `spark.jars.packages` through Ivy at every start (about 3 s, and it needs the registry
+    reachable). Once resolved, the jar paths are remembered and handed to Spark directly.
+    """
+    folder = os.environ.get(JARS_DIR_ENV)
+    if folder:
+        jars = sorted(str(p) for p in Path(folder).glob("*.jar"))
+        if not jars:
+            raise ValueError(f"{JARS_DIR_ENV}={folder} holds no .jar files: resolve the Delta jars into it first.")
+        return {"spark.jars": ",".join(jars)}
+    cache = jars_cache()
+    if cache.exists():
+        jars = cache.read_text().split()
+        if jars and all(os.path.exists(j.removeprefix("file:")) for j in jars):
+            return {"spark.jars": ",".join(jars)}
+    return {"spark.jars.packages": delta_packages()}
+
+
+def remember_jars(session: SparkSession) -> None:
+    """After Ivy resolved the packages, remember the local jars for the next session."""
+    jars = [j for j in session.sparkContext.getConf().get("spark.jars", "").split(",") if j]
+    if jars:
+        cache = jars_cache()
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text("\n".join(jars) + "\n")
 
 
 def default_shuffle_partitions() -> int:
@@ -46,7 +84,7 @@ def spark_config(
         "spark.master": master or os.environ.get(MASTER_ENV, "local[*]"),
         "spark.app.name": "movie_assets",
         "spark.driver.memory": driver_memory or os.environ.get(DRIVER_MEMORY_ENV, "4g"),
-        "spark.jars.packages": delta_packages(),
+        **delta_jars_config(),
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.sql.shuffle.partitions": str(partitions),
@@ -118,6 +156,8 @@ class DeltaSparkResource(LazyPySparkResource):
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
             super()._init_session()
             self._spark_session.sparkContext.setLogLevel("WARN")
+            if "spark.jars.packages" in self.spark_config:
+                remember_jars(self._spark_session)
 
 
 def delta_spark_resource(**overrides: Any) -> DeltaSparkResource:

@@ -1,0 +1,75 @@
+"""The Spark resource's configuration and its Java check, without starting a JVM."""
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from movie_assets.resources.spark import delta_packages, ensure_java, jars_cache, spark_config
+
+
+def test_delta_jars_as_the_pip_helper_names_them() -> None:
+    assert delta_packages() == "io.delta:delta-spark_4.2_2.13:4.4.0"
+
+
+def test_defaults_and_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MOVIE_ASSETS_SPARK_MASTER", raising=False)
+    conf = spark_config()
+    assert conf["spark.master"] == "local[*]"
+    assert conf["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
+    assert conf["spark.ui.enabled"] == "false"
+    monkeypatch.setenv("MOVIE_ASSETS_SPARK_MASTER", "spark://127.0.0.1:7077")
+    monkeypatch.setenv("MOVIE_ASSETS_SPARK_SHUFFLE_PARTITIONS", "12")
+    conf = spark_config(driver_memory="6g", extra={"spark.executor.memory": "2g"})
+    assert conf["spark.master"] == "spark://127.0.0.1:7077"
+    assert conf["spark.sql.shuffle.partitions"] == "12"
+    assert conf["spark.driver.memory"] == "6g" and conf["spark.executor.memory"] == "2g"
+
+
+def fake_java(tmp_path: Path, version_line: str) -> Path:
+    home = tmp_path / "jdk"
+    (home / "bin").mkdir(parents=True)
+    java = home / "bin" / "java"
+    java.write_text(f"#!/bin/sh\necho '{version_line}' >&2\n")
+    java.chmod(0o755)
+    return home
+
+
+def test_old_java_gets_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JAVA_HOME", str(fake_java(tmp_path, 'openjdk version "11.0.2" 2019-01-15')))
+    with pytest.raises(dg.Failure, match=r"^Spark needs Java 17\+ but found Java 11: install a newer JDK"):
+        ensure_java()
+
+
+def test_java_8_style_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JAVA_HOME", str(fake_java(tmp_path, 'java version "1.8.0_381"')))
+    with pytest.raises(dg.Failure, match="found Java 8"):
+        ensure_java()
+
+
+def test_no_java_gets_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path / "nowhere"))
+    with pytest.raises(dg.Failure, match=r"^Spark needs Java 17\+ and none was found"):
+        ensure_java()
+
+
+def test_jars_from_maven_then_from_the_remembered_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MOVIE_ASSETS_DELTA_JARS_DIR", raising=False)
+    monkeypatch.setenv("MOVIE_ASSETS_CACHE_DIR", str(tmp_path / "cache"))
+    assert spark_config()["spark.jars.packages"] == delta_packages()
+    jar = tmp_path / "delta-spark.jar"
+    jar.write_bytes(b"")
+    jars_cache().parent.mkdir(parents=True)
+    jars_cache().write_text(f"file://{jar}\n")
+    assert spark_config()["spark.jars"] == f"file://{jar}" and "spark.jars.packages" not in spark_config()
+    jar.unlink()  # a cleaned cache: back to Maven
+    assert spark_config()["spark.jars.packages"] == delta_packages()
+
+
+def test_jars_from_a_local_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOVIE_ASSETS_DELTA_JARS_DIR", str(tmp_path))
+    with pytest.raises(ValueError, match=r"holds no \.jar files"):
+        spark_config()
+    (tmp_path / "b.jar").write_bytes(b"")
+    (tmp_path / "a.jar").write_bytes(b"")
+    assert spark_config()["spark.jars"] == f"{tmp_path}/a.jar,{tmp_path}/b.jar"
