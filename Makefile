@@ -6,7 +6,6 @@ STAMP := $(VENV)/.installed
 export MOVIE_ASSETS_DATA_DIR ?= data
 SCALE ?= small
 DAGSTER_HOME ?= $(abspath $(MOVIE_ASSETS_DATA_DIR))/dagster_home
-export DAGSTER_HOME
 
 .PHONY: install java home test demo dev bench lint sample clean
 
@@ -30,10 +29,10 @@ test: install java
 	$(BIN)/pytest
 
 demo: install java home
-	$(BIN)/python -m movie_assets.demo
+	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/python -m movie_assets.demo
 
 dev: install java home
-	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
+	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/dagster dev -h 127.0.0.1 -p 3000
 
 bench: install java
 	$(BIN)/python -m benchmarks.run --scale $(SCALE)

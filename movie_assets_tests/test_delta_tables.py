@@ -40,7 +40,8 @@ def test_sigkill_mid_write_keeps_the_previous_version(spark: SparkSession, tmp_p
 
     # A much larger file makes the next write long enough to be caught in the middle.
     sample_data.generate(tmp_path / "landing", 1_000_000, seed=2)
-    env = {**os.environ, "MOVIE_ASSETS_DATA_DIR": str(tmp_path), "MOVIE_ASSETS_SPARK_MASTER": "local[2]"}
+    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}  # an ephemeral instance
+    env.update({"MOVIE_ASSETS_DATA_DIR": str(tmp_path), "MOVIE_ASSETS_SPARK_MASTER": "local[2]"})
     command = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "movie_assets.definitions"]
     log = tmp_path / "materialize.log"
     with open(log, "w") as out:

@@ -44,15 +44,7 @@ class AlsConfig(dg.Config):
         return value
 
     def params(self) -> als.AlsParams:
-        return als.AlsParams(
-            rank=self.rank,
-            max_iter=self.max_iter,
-            reg_param=self.reg_param,
-            seed=self.seed,
-            implicit_prefs=self.implicit_prefs,
-            alpha=self.alpha,
-            nonnegative=self.nonnegative,
-        )
+        return als.AlsParams(**self.model_dump())
 
 
 def training_ratings(pyspark: DeltaSparkResource, lakehouse: Lakehouse) -> DataFrame:
