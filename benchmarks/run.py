@@ -169,9 +169,8 @@ def main(argv: list[str] | None = None) -> dict:
         whole_root, whole_home, "asset", "materialize", "--select", "*", "--config-json", config(MOVIE_ID)
     )
 
-    new_id, new_run = dagster(
-        root, home, "job", "execute", "-j", "similar_movies_job", "--config-json", config(NEW_MOVIE_ID)
-    )
+    answer = ("asset", "materialize", "--select", "similar_movies", "--config-json", config(NEW_MOVIE_ID))
+    new_id, new_run = dagster(root, home, *answer)  # what similar_movies_job runs, without a daemon
     new_steps = step_times(home, new_run.run_id)
     start = session_start()
 
@@ -195,7 +194,8 @@ def main(argv: list[str] | None = None) -> dict:
             "whole_graph_peak_mb": whole.peak_rss_mb,
             "step_s": steps,
             "session_start_s": start,
-            "dagster_overhead_s": project.seconds - sum(steps.values()) - start,
+            # The session starts inside the first step that touches Spark, so it is part of the step times.
+            "dagster_overhead_s": project.seconds - sum(steps.values()),
             "similar_movies_job_s": new_id.seconds,
             "similar_movies_job_step_s": new_steps.get("similar_movies"),
             "similarity_udf_s": similarity["udf_warm_s"],
@@ -220,7 +220,7 @@ def report(r: dict) -> None:
         ("(a) project, same outputs, with checks", f"{r['project_s']:.1f} s", f"{r['project_peak_mb']:.0f} MB"),
         ("(a) ratio project / seed", f"{r['pipeline_ratio_vs_seed']:.2f}", ""),
         ("(a) project, whole graph", f"{r['whole_graph_s']:.1f} s", f"{r['whole_graph_peak_mb']:.0f} MB"),
-        ("(b) Spark session start", f"{r['session_start_s']:.1f} s", ""),
+        ("(b) Spark session start (inside the first step)", f"{r['session_start_s']:.1f} s", ""),
         ("(b) Dagster and process overhead", f"{r['dagster_overhead_s']:.1f} s", ""),
         *[(f"(b)   step {k}", f"{v:.1f} s", "") for k, v in sorted(r["step_s"].items(), key=lambda kv: -kv[1])],
         ("(c) similar-movies query, original UDF", f"{r['similarity_udf_s'] * 1000:.0f} ms", ""),

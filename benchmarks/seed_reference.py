@@ -9,6 +9,8 @@ limit + a left join to titles; the answer written as Parquet. It prints one JSON
 
 import argparse
 import json
+import os
+import sys
 import time
 
 import numpy as np
@@ -32,6 +34,7 @@ MOVIES_SCHEMA = StructType(
 
 
 def session(master: str, driver_memory: str) -> SparkSession:
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # the UDF's workers need this interpreter's numpy
     builder = (
         SparkSession.builder.master(master)
         .appName("seed_reference")

@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         f"similar-movies query over {int(result['movies']):,} movies (k={args.k}): "
         f"UDF {result['udf_warm_s'] * 1000:.0f} ms warm ({result['udf_cold_s'] * 1000:.0f} ms cold), "
         f"numpy {result['numpy_s'] * 1000:.3f} ms, speedup {result['similarity_speedup_vs_udf']:,.0f}x, "
-        f"same top-{args.k}: {result['same_answer']:.0%}"
+        f"same top-{args.k}: {result['same_answer']:.0%}",
+        flush=True,
     )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))

@@ -19,9 +19,7 @@ class DeltaTableIOManager(dg.ConfigurableIOManager):
     def _path(self, context: dg.OutputContext | dg.InputContext) -> str:
         return self.lakehouse.table_path(context.asset_key.path[-1])
 
-    def handle_output(self, context: dg.OutputContext, obj: DataFrame | None) -> None:
-        if obj is None:  # the asset wrote its table itself
-            return
+    def handle_output(self, context: dg.OutputContext, obj: DataFrame) -> None:
         path = self._path(context)
         write_table(obj, path)
         preview = int((context.definition_metadata or {}).get(PREVIEW_ROWS_KEY, 0))
