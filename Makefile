@@ -7,7 +7,7 @@ export MOVIE_ASSETS_DATA_DIR ?= data
 SCALE ?= small
 DAGSTER_HOME ?= $(abspath $(MOVIE_ASSETS_DATA_DIR))/dagster_home
 
-.PHONY: install java home test demo dev bench lint sample clean
+.PHONY: install java home test demo dev bench jars lint sample clean
 
 $(STAMP): setup.py pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ dev: install java home
 
 bench: install java
 	$(BIN)/python -m benchmarks.run --scale $(SCALE)
+
+jars:
+	mvn -q -f deploy/delta-jars.pom.xml dependency:copy-dependencies -DoutputDirectory=$(abspath jars) \
+	  -DincludeScope=runtime -DexcludeGroupIds=org.apache.spark,org.scala-lang
+	@echo "export MOVIE_ASSETS_DELTA_JARS_DIR=$(abspath jars)"
 
 sample: install
 	$(BIN)/python -m movie_assets.sample_data
