@@ -74,9 +74,8 @@ def _bronze(
         accounting: list[dict] = []
         written = {bronze_key: 0, quarantine_key: 0}
         if pending:
-            lines = ingest.parse_lines(spark, list(pending), source, rules())
-            if dedupe_key:
-                lines = ingest.latest_per_key(lines, dedupe_key)
+            parsed = ingest.parse_lines(spark, list(pending), source, rules())
+            lines = ingest.latest_per_key(parsed, dedupe_key) if dedupe_key else parsed
             accounting = ingest.line_accounting(lines)
             replace = None if full else ingest_log.files_predicate([name for name, _ in pending.values()])
             outputs = {
@@ -87,7 +86,7 @@ def _bronze(
                 path = lakehouse.table_path(key)
                 write_table(df, path, replace_where=replace if table_exists(spark, path) else None)
             ingest_log.record(spark, log_path, source.name, pending, accounting, full)
-            lines.unpersist()
+            parsed.unpersist()
             written = {
                 bronze_key: sum(r["kept"] for r in accounting),
                 quarantine_key: sum(r["quarantined"] for r in accounting),
