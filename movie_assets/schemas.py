@@ -8,7 +8,6 @@ from pyspark.sql.types import (
     StringType,
     StructField,
     StructType,
-    TimestampType,
 )
 
 USER_ID = "userId"
@@ -48,15 +47,6 @@ MOVIES_CSV_SCHEMA = StructType(
         StructField(GENRES, StringType()),
     ]
 )
-QUARANTINE_SCHEMA = StructType(
-    [
-        StructField(SOURCE_FILE, StringType()),
-        StructField(RAW_LINE, StringType()),
-        StructField(REASON, StringType()),
-        StructField(INGESTED_AT, TimestampType()),
-    ]
-)
-
 ITEM_FACTORS_SCHEMA = StructType([StructField(MOVIE_ID, IntegerType()), StructField(FEATURES, ArrayType(FloatType()))])
 
 SIMILAR_MOVIES_SCHEMA = StructType(
