@@ -15,6 +15,8 @@ setup(
         "pyspark==4.2.0",
         "delta-spark==4.4.0",
         "numpy>=1.26",
+        "pyarrow>=15",
+        "threadpoolctl>=3",
     ],
     extras_require={
         "dev": ["pytest>=8", "ruff>=0.6", "dagster-graphql==1.13.27"],

@@ -3,7 +3,8 @@
 Runs, in one invocation and on the same data: (a) the seed reference and the project producing the same
 outputs (wall time, peak memory, ratio), plus the whole graph; (b) per-asset times, Spark session start and
 Dagster overhead; (c) one similar-movies query, numpy vs the original UDF; (d) `similar_movies_job` for a new
-movie id; (e) ALS fit time and RMSE. Prints a table and writes benchmarks/results/<scale>.json.
+movie id; (e) ALS fit time and RMSE; (f) the top-50 neighbours of every movie, plain numpy vs the project.
+Prints a table and writes benchmarks/results/<scale>.json.
 """
 
 import argparse
@@ -180,7 +181,14 @@ def main(argv: list[str] | None = None) -> dict:
             capture_output=True, text=True, check=True,
         ).stdout.split("\n", 1)[1]
     )  # fmt: skip
+    neighbors = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "benchmarks.neighbors", "--json", "/dev/stdout"],
+            capture_output=True, text=True, check=True,
+        ).stdout.split("\n", 1)[1]
+    )  # fmt: skip
     factors, evaluation = metadata(home, "als_item_factors"), metadata(whole_home, "als_evaluation")
+    neighbors_step = metadata(whole_home, "movie_neighbors")
 
     results.update(
         {
@@ -201,6 +209,12 @@ def main(argv: list[str] | None = None) -> dict:
             "similarity_udf_s": similarity["udf_warm_s"],
             "similarity_numpy_s": similarity["numpy_s"],
             "similarity_speedup_vs_udf": similarity["similarity_speedup_vs_udf"],
+            "neighbors_numpy_baseline_s": neighbors["baseline_numpy_s"],
+            "neighbors_project_s": neighbors["project_s"],
+            "neighbors_speedup_vs_numpy": neighbors["neighbors_speedup_vs_numpy"],
+            "neighbors_same_answers": neighbors["same_similarities"] == 1.0,
+            "movie_neighbors_compute_s": neighbors_step["compute_seconds"],
+            "movie_neighbors_movies": neighbors_step["movies"],
             "als_fit_s": factors["fit_seconds"],
             "rmse": evaluation["rmse"],
             "mae": evaluation["mae"],
@@ -229,6 +243,14 @@ def report(r: dict) -> None:
         ("(d) similar_movies_job, new movie id, end to end", f"{r['similar_movies_job_s']:.1f} s", ""),
         ("(d)   of which the similar_movies step", f"{r['similar_movies_job_step_s'] or 0:.1f} s", ""),
         ("(e) ALS fit", f"{r['als_fit_s']:.1f} s", ""),
+        ("(f) top-50 neighbours of 59,047 movies, plain numpy", f"{r['neighbors_numpy_baseline_s']:.1f} s", ""),
+        ("(f) top-50 neighbours of 59,047 movies, project", f"{r['neighbors_project_s']:.1f} s", ""),
+        ("(f) speedup (same answers)", f"{r['neighbors_speedup_vs_numpy']:.1f}x ({r['neighbors_same_answers']})", ""),
+        (
+            f"(f) movie_neighbors compute, {r['movie_neighbors_movies']:,} movies in the run",
+            f"{r['movie_neighbors_compute_s']:.1f} s",
+            "",
+        ),
         ("(e) RMSE / MAE (held-out 20%)", f"{r['rmse']:.4f} / {r['mae']:.4f}", ""),
     ]  # fmt: skip
     width = max(len(name) for name, _, _ in rows)

@@ -160,6 +160,18 @@ def similar_movies_valid(pyspark: DeltaSparkResource, lakehouse: Lakehouse) -> d
     return dg.AssetCheckResult(passed=passed, metadata=found)
 
 
+@dg.asset_check(asset="movie_neighbors", additional_deps=["als_item_factors"])
+def movie_neighbors_valid(pyspark: DeltaSparkResource, lakehouse: Lakehouse) -> dg.AssetCheckResult:
+    """Every movie with factors has its neighbours ranked 1..n, never itself, similarities within [-1, 1]."""
+    found = quality.answer_violations(_table(pyspark, lakehouse, "movie_neighbors"))
+    found["movies_with_factors"] = _table(pyspark, lakehouse, "als_item_factors").count()
+    passed = (
+        found["movie_ids_with_rank_gaps"] == found["similarity_out_of_range"] == found["self_answers"] == 0
+        and found["movie_ids"] == found["movies_with_factors"]
+    )
+    return dg.AssetCheckResult(passed=passed, metadata=found)
+
+
 CHECKS = [
     ratings_expectations,
     movies_expectations,
@@ -171,5 +183,6 @@ CHECKS = [
     movie_mean_count_valid,
     user_movie_title_rating_complete,
     als_item_factors_valid,
+    movie_neighbors_valid,
     similar_movies_valid,
 ]

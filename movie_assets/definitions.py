@@ -33,6 +33,7 @@ ASSETS = [
     silver.user_movie_title_rating,
     ml.als_item_factors,
     ml.als_evaluation,
+    ml.movie_neighbors,
     ml.similar_movies,
 ]
 

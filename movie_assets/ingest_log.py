@@ -14,6 +14,7 @@ from pyspark.sql.types import LongType, StringType, StructField, StructType, Tim
 
 from movie_assets import schemas as S
 from movie_assets.delta_tables import table_exists, write_table
+from movie_assets.frames import local_frame
 
 LOG_TABLE = "_ingest_log"
 SOURCE, SHA256, SIZE = "source", "sha256", "size"
@@ -54,11 +55,18 @@ def record(
     now = datetime.now(UTC).replace(tzinfo=None)
     counts = {row[S.SOURCE_FILE]: row for row in accounting}
     rows = [
-        (source, name, sha, Path(file).stat().st_size, *[int(counts.get(name, {}).get(c, 0)) for c in COUNTS], now)
+        {
+            SOURCE: source,
+            S.SOURCE_FILE: name,
+            SHA256: sha,
+            SIZE: Path(file).stat().st_size,
+            **{c: int(counts.get(name, {}).get(c, 0)) for c in COUNTS},
+            S.INGESTED_AT: now,
+        }
         for file, (name, sha) in files.items()
     ]
     where = f"{SOURCE} = '{source}'"
     if not full:
         where += " AND " + files_predicate([name for name, _ in files.values()])
-    log = spark.createDataFrame(rows, LOG_SCHEMA)
+    log = local_frame(spark, rows, LOG_SCHEMA)
     write_table(log, path, replace_where=where if table_exists(spark, path) else None)

@@ -60,6 +60,15 @@ SIMILAR_MOVIES_SCHEMA = StructType(
     ]
 )
 
+MOVIE_NEIGHBORS_SCHEMA = StructType(
+    [
+        StructField(QUERY_MOVIE_ID, IntegerType()),
+        StructField(RANK, IntegerType()),
+        StructField(SIMILAR_MOVIE_ID, IntegerType()),
+        StructField(SIMILARITY, DoubleType()),
+    ]
+)
+
 
 def header_of(schema: StructType) -> list[str]:
     """The CSV header a landing file of this schema must carry."""

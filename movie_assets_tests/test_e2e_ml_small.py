@@ -23,6 +23,7 @@ SELECTION = [
     "user_movie_title_rating",
     "als_item_factors",
     "als_evaluation",
+    "movie_neighbors",
 ]
 
 
@@ -96,11 +97,8 @@ def test_user_movie_title_rating(spark: SparkSession, lakehouse: Path, ml_small:
     assert got == want
 
 
-@pytest.mark.parametrize("movie_id", [1, 260])
-def test_similar_movies_equal_brute_force(spark: SparkSession, lakehouse: Path, movie_id: int) -> None:
-    resources = build_resources(str(lakehouse), **TEST_SPARK)
-    config = {"ops": {"similar_movies": {"config": {"movie_id": movie_id, "k": 10}}}}
-    assert dg.materialize(ASSETS, resources=resources, selection=["similar_movies"], run_config=config).success
+def brute_force(spark: SparkSession, lakehouse: Path, movie_id: int, k: int) -> list[tuple[int, float]]:
+    """The k most similar movies by cosine of the stored factors, in plain Python."""
     vectors = {r.movieId: [float(x) for x in r.features] for r in table(spark, lakehouse, "als_item_factors").collect()}
     query = vectors[movie_id]
     norm = lambda v: math.sqrt(sum(x * x for x in v))  # noqa: E731
@@ -109,12 +107,31 @@ def test_similar_movies_equal_brute_force(spark: SparkSession, lakehouse: Path, 
         for m, v in vectors.items()
         if m != movie_id
     }
-    want = sorted(cosine, key=lambda m: (-cosine[m], m))[:10]
+    return [(m, cosine[m]) for m in sorted(cosine, key=lambda m: (-cosine[m], m))[:k]]
+
+
+@pytest.mark.parametrize("movie_id", [1, 260])
+def test_similar_movies_equal_brute_force(spark: SparkSession, lakehouse: Path, movie_id: int) -> None:
+    resources = build_resources(str(lakehouse), **TEST_SPARK)
+    config = {"ops": {"similar_movies": {"config": {"movie_id": movie_id, "k": 10}}}}
+    assert dg.materialize(ASSETS, resources=resources, selection=["similar_movies"], run_config=config).success
+    want = brute_force(spark, lakehouse, movie_id, 10)
     rows = sorted(
         table(spark, lakehouse, "similar_movies").where(f"movie_id = {movie_id}").collect(), key=lambda r: r["rank"]
     )
-    assert [r.similar_movie_id for r in rows] == want
-    assert [r.similarity for r in rows] == pytest.approx([cosine[m] for m in want], abs=1e-9)
+    assert [r.similar_movie_id for r in rows] == [m for m, _ in want]
+    assert [r.similarity for r in rows] == pytest.approx([s for _, s in want], abs=1e-9)
+
+
+@pytest.mark.parametrize("movie_id", [1, 260, 193609])
+def test_movie_neighbors_equal_brute_force(spark: SparkSession, lakehouse: Path, movie_id: int) -> None:
+    neighbors = table(spark, lakehouse, "movie_neighbors")
+    assert neighbors.count() == 9_724 * 50
+    rows = sorted(neighbors.where(f"movie_id = {movie_id}").collect(), key=lambda r: r["rank"])
+    want = brute_force(spark, lakehouse, movie_id, 50)
+    assert [r["rank"] for r in rows] == list(range(1, 51))
+    assert [r.similar_movie_id for r in rows] == [m for m, _ in want]
+    assert [r.similarity for r in rows] == pytest.approx([s for _, s in want], abs=1e-9)
 
 
 def test_one_factor_row_per_rated_movie(spark: SparkSession, lakehouse: Path) -> None:

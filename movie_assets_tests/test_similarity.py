@@ -68,3 +68,38 @@ def test_equals_a_full_sort_on_random_factors_with_ties(seed: int) -> None:
             got = index.most_similar(int(ids[query]), k)
             assert [m for m, _ in got] == [m for _, m in want]
             assert [s for _, s in got] == pytest.approx([s for s, _ in want], abs=1e-12)
+
+
+def test_all_most_similar_on_hand_made_factors() -> None:
+    neighbors = FactorIndex.build(IDS, FACTORS).all_most_similar(k=2)
+    got = list(zip(neighbors.movie_id, neighbors.rank, neighbors.similar_movie_id, strict=True))
+    assert got == [
+        (1, 1, 2), (1, 2, 3),
+        (2, 1, 1), (2, 2, 3),
+        (3, 1, 1), (3, 2, 2),
+        (4, 1, 1), (4, 2, 2),
+        (5, 1, 1), (5, 2, 2),
+        (6, 1, 7), (6, 2, 4),
+        (7, 1, 1), (7, 2, 2),
+    ]  # fmt: skip
+    assert neighbors.similarity[neighbors.movie_id == 6].tolist() == pytest.approx([0.0, -np.sqrt(0.5)])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_all_most_similar_equals_one_query_per_movie(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 1500))
+    ids = rng.permutation(np.arange(1, 5 * n))[:n]
+    factors = rng.integers(-2, 3, (n, 4)).astype(float) if seed % 2 else rng.normal(0, 1, (n, 10))
+    index = FactorIndex.build(ids, factors)
+    for k in (1, 50, n + 3):
+        neighbors = index.all_most_similar(k, workers=2)
+        per_movie = min(k, n - 1)
+        assert len(neighbors.movie_id) == n * per_movie
+        for position in rng.choice(n, size=min(n, 20), replace=False):
+            movie = int(index.ids[position])
+            rows = neighbors.movie_id == movie
+            want = index.most_similar(movie, k)
+            assert neighbors.rank[rows].tolist() == list(range(1, per_movie + 1))
+            assert neighbors.similar_movie_id[rows].tolist() == [m for m, _ in want]
+            assert neighbors.similarity[rows].tolist() == [s for _, s in want]

@@ -9,9 +9,10 @@ from pyspark.sql import DataFrame
 from movie_assets import als
 from movie_assets import schemas as S
 from movie_assets.automation import REFRESH
-from movie_assets.delta_tables import markdown_table
-from movie_assets.neighbors import SimilarMoviesError, similar_movies_for
+from movie_assets.delta_tables import MissingTableError, markdown_table, read_table, table_version
+from movie_assets.neighbors import SimilarMoviesError, load_index, neighbors_frame, similar_movies_for
 from movie_assets.ratings import current_ratings
+from movie_assets.resources.delta_io_manager import PREVIEW_ROWS_KEY
 from movie_assets.resources.lakehouse import Lakehouse
 from movie_assets.resources.spark import DeltaSparkResource
 
@@ -104,6 +105,12 @@ def als_evaluation(config: AlsConfig, pyspark: DeltaSparkResource, lakehouse: La
     )
 
 
+def _valid_k(value: int) -> int:
+    if not 1 <= value <= 1000:
+        raise ValueError(f"k {value} is out of range: choose 1..1000")
+    return value
+
+
 class SimilarMoviesConfig(dg.Config):
     """Which movie to find neighbours for, and how many."""
 
@@ -120,9 +127,7 @@ class SimilarMoviesConfig(dg.Config):
     @field_validator("k")
     @classmethod
     def _k(cls, value: int) -> int:
-        if not 1 <= value <= 1000:
-            raise ValueError(f"k {value} is out of range: choose 1..1000")
-        return value
+        return _valid_k(value)
 
 
 @dg.asset(**ML, deps=["als_item_factors", "movies_bronze"])
@@ -147,6 +152,44 @@ def similar_movies(
             "similar_movies": dg.MetadataValue.md(table),
         }
     )
+
+
+class MovieNeighborsConfig(dg.Config):
+    """How many neighbours to store for every movie."""
+
+    k: int = Field(default=50, description="neighbours per movie (1..1000)")
+
+    @field_validator("k")
+    @classmethod
+    def _k(cls, value: int) -> int:
+        return _valid_k(value)
+
+
+@dg.asset(**ML, deps=["als_item_factors"], automation_condition=REFRESH, metadata={PREVIEW_ROWS_KEY: 10})
+def movie_neighbors(
+    context: dg.AssetExecutionContext, config: MovieNeighborsConfig, pyspark: DeltaSparkResource, lakehouse: Lakehouse
+) -> DataFrame:
+    """The k nearest neighbours of every movie by cosine similarity of the factors, so an answer is a lookup."""
+    spark = pyspark.spark_session
+    factors_path = lakehouse.table_path("als_item_factors")
+    try:
+        read_table(spark, factors_path, "als_item_factors")
+    except MissingTableError as err:
+        raise dg.Failure(str(err)) from None
+    index = load_index(spark, factors_path)
+    started = time.perf_counter()
+    neighbors = neighbors_frame(spark, index, config.k)
+    seconds = time.perf_counter() - started
+    context.log.info(f"top-{config.k} neighbours of {len(index.ids):,} movies computed in {seconds:.1f} s")
+    context.add_output_metadata(
+        {
+            "k": config.k,
+            "movies": len(index.ids),
+            "compute_seconds": round(seconds, 2),
+            "factors_version": table_version(spark, factors_path),
+        }
+    )
+    return neighbors
 
 
 similar_movies_job = dg.define_asset_job(
