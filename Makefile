@@ -7,7 +7,7 @@ export MOVIE_ASSETS_DATA_DIR ?= data
 SCALE ?= small
 DAGSTER_HOME ?= $(abspath $(MOVIE_ASSETS_DATA_DIR))/dagster_home
 
-.PHONY: install java home test demo dev bench jars lint sample clean
+.PHONY: install java chromium home test demo dev app bench jars lint sample clean
 
 $(STAMP): setup.py pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,11 +20,20 @@ java:
 	@java -version >/dev/null 2>&1 || { echo "Spark needs Java 17+ and 'java' is not on PATH: install OpenJDK 17 (apt-get install openjdk-17-jre-headless) or set JAVA_HOME."; exit 1; }
 	@v=$$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1); [ "$${v:-0}" -ge 17 ] || { echo "Spark needs Java 17+, found Java $$v: install OpenJDK 17 or set JAVA_HOME."; exit 1; }
 
+# The browser tests drive Debian's Chromium; install it when missing and this user can (root or sudo).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else \
+	    echo "chromium is missing and cannot be installed here: browser tests will skip (and fail under CI=true)"; exit 0; fi; \
+	  $$SUDO apt-get install -y -q chromium >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null 2>&1 && $$SUDO apt-get install -y -q chromium >/dev/null 2>&1; } || \
+	  echo "apt-get could not install chromium: browser tests will skip (and fail under CI=true)"; }
+
 home:
 	mkdir -p $(DAGSTER_HOME)
 	test -f $(DAGSTER_HOME)/dagster.yaml || cp deploy/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
-test: install java
+test: install java chromium
 	$(BIN)/ruff check movie_assets movie_assets_tests benchmarks
 	$(BIN)/pytest
 
@@ -33,6 +42,10 @@ demo: install java home
 
 dev: install java home
 	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/dagster dev -h 127.0.0.1 -p 3000
+
+app: install
+	$(BIN)/streamlit run movie_assets/streamlit_app.py --server.address 127.0.0.1 --server.port 8501 \
+	  --server.headless true --browser.gatherUsageStats false
 
 bench: install java
 	$(BIN)/python -m benchmarks.run --scale $(SCALE)

@@ -19,6 +19,16 @@ setup(
         "threadpoolctl>=3",
     ],
     extras_require={
-        "dev": ["pytest>=8", "ruff>=0.6", "dagster-graphql==1.13.27"],
+        # The movie-picker app: reads the tables with delta-rs (no JVM), launches runs through GraphQL.
+        "app": ["streamlit>=1.40", "deltalake>=0.25", "dagster-graphql==1.13.27"],
+        # Tests cover the app too; Playwright drives Debian's Chromium (it downloads no browser of its own).
+        "dev": [
+            "pytest>=8",
+            "ruff>=0.6",
+            "playwright>=1.50",
+            "streamlit>=1.40",
+            "deltalake>=0.25",
+            "dagster-graphql==1.13.27",
+        ],
     },
 )

@@ -4,11 +4,13 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import dagster as dg
 import pytest
 from pyspark.sql import SparkSession
 
-from movie_assets.definitions import build_resources
+from movie_assets.definitions import ASSETS, build_resources
 from movie_assets.resources.spark import delta_spark_resource
+from movie_assets_tests.ml_small import SELECTION, land
 
 ML_SMALL = Path(__file__).resolve().parents[2] / "shared" / "movielens" / "ml-latest-small"
 TEST_SPARK = {"master": "local[2]", "shuffle_partitions": 2, "driver_memory": "2g"}
@@ -44,3 +46,15 @@ def ml_small() -> Path:
             pytest.fail(message + " (CI=true: end-to-end tests must run)")
         pytest.skip(message)
     return ML_SMALL
+
+
+@pytest.fixture(scope="session")
+def ml_small_run(
+    ml_small: Path, tmp_path_factory: pytest.TempPathFactory, spark: SparkSession
+) -> tuple[dg.ExecuteInProcessResult, Path]:
+    """ml-latest-small materialized through the graph (but similar_movies) in local mode, once per session."""
+    root = tmp_path_factory.mktemp("ml_small")
+    land(ml_small, root / "landing")
+    result = dg.materialize(ASSETS, resources=build_resources(str(root), **TEST_SPARK), selection=SELECTION)
+    assert result.success
+    return result, root

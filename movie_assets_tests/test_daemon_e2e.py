@@ -1,6 +1,13 @@
-"""The real daemon: `dagster dev` on 127.0.0.1 picks up landing files and refreshes everything downstream."""
+"""The real servers: `dagster dev` on 127.0.0.1, used the way people and client programs use it.
+
+The daemon picks up landing files and refreshes everything downstream; the GraphQL API (Dagster's own client
+and plain queries) shows the lineage of design.md, launches `similar_movies_job` and reports its result or its
+error; the browser tests in test_ui_browser.py open the same server.
+"""
 
 import contextlib
+import importlib.util
+import json
 import os
 import shutil
 import signal
@@ -15,11 +22,13 @@ from pathlib import Path
 import pytest
 from dagster_graphql import DagsterGraphQLClient
 from pyspark.sql import SparkSession
+from streamlit.testing.v1 import AppTest
 
 from movie_assets.delta_tables import table_version
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[1]
+APP = importlib.util.find_spec("movie_assets.streamlit_app").origin  # the script, not imported
 NEW_RATINGS = [(9001, 1, 4.0, 1700000000), (9001, 260, 5.0, 1700000001), (9001, 296, 3.5, 1700000002)]
 NEW_RATINGS += [(9002, 1, 2.0, 1700000003), (9002, 318, 4.5, 1700000004)]
 
@@ -99,7 +108,94 @@ def server(ml_small: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             os.killpg(process.pid, signal.SIGKILL)  # anything of the group still alive
 
 
-def test_landing_to_factors_with_no_click(server: tuple[Path, int, Path], spark: SparkSession) -> None:
+LINEAGE_QUERY = """
+query {
+  assetNodes { assetKey { path } dependencyKeys { path } }
+}
+"""
+RUN_QUERY = """
+query ($runId: ID!) {
+  runOrError(runId: $runId) {
+    __typename
+    ... on Run {
+      status
+      assetMaterializations {
+        assetKey { path }
+        metadataEntries {
+          label
+          ... on MarkdownMetadataEntry { mdStr }
+          ... on IntMetadataEntry { intValue }
+          ... on TextMetadataEntry { text }
+        }
+      }
+    }
+  }
+  logsForRun(runId: $runId) {
+    ... on EventConnection {
+      events { __typename ... on MessageEvent { message } ... on ErrorEvent { error { message } } }
+    }
+  }
+}
+"""
+# The edges of design.md: each asset and exactly the assets it reads.
+DESIGN_EDGES = {
+    "ratings_bronze": {"ratings_csv"},
+    "movies_bronze": {"movies_csv"},
+    "user_mean_count_silver": {"ratings_bronze"},
+    "movie_mean_count_silver": {"ratings_bronze"},
+    "user_movie_title_rating": {"ratings_bronze", "movies_bronze"},
+    "als_item_factors": {"ratings_bronze"},
+    "similar_movies": {"als_item_factors", "movies_bronze"},
+}
+
+
+def graphql(port: int, query: str, **variables: object) -> dict:
+    """A plain GraphQL POST, as any client program would send it."""
+    body = json.dumps({"query": query, "variables": variables}).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql", data=body, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        answer = json.load(response)
+    assert not answer.get("errors"), answer["errors"]
+    return answer["data"]
+
+
+def run_details(port: int, run_id: str) -> tuple[dict, str]:
+    """The run (status, materializations with metadata) and every message and error text of its event log."""
+    data = graphql(port, RUN_QUERY, runId=run_id)
+    events = data["logsForRun"]["events"]
+    text = "\n".join(e.get("message") or "" for e in events)
+    text += "\n".join((e.get("error") or {}).get("message") or "" for e in events)
+    return data["runOrError"], text
+
+
+def answer_from_metadata(run: dict) -> tuple[int, list[tuple[int, int, str]]]:
+    """(movie_id, [(rank, similar_movie_id, title)]) from the run's similar_movies materialization."""
+    [event] = [m for m in run["assetMaterializations"] if m["assetKey"]["path"] == ["similar_movies"]]
+    entries = {e["label"]: e for e in event["metadataEntries"]}
+    lines = entries["similar_movies"]["mdStr"].splitlines()[2:]  # below the header and its rule
+    cells = [[c.strip() for c in line.strip("|").split(" | ")] for line in lines]
+    return entries["movie_id"]["intValue"], [(int(c[0]), int(c[1]), c[2]) for c in cells]
+
+
+@pytest.fixture(scope="module")
+def client(server: tuple[Path, int, Path]) -> DagsterGraphQLClient:
+    _, port, log = server
+    wait_for("the webserver", lambda: server_up(port), 120, log)
+    return DagsterGraphQLClient("127.0.0.1", port_number=port, timeout=60)
+
+
+def test_api_lineage_is_the_design(server: tuple[Path, int, Path], client: DagsterGraphQLClient) -> None:
+    nodes = graphql(server[1], LINEAGE_QUERY)["assetNodes"]
+    upstream = {"/".join(n["assetKey"]["path"]): {"/".join(d["path"]) for d in n["dependencyKeys"]} for n in nodes}
+    assert {name: upstream[name] for name in DESIGN_EDGES} == DESIGN_EDGES
+    assert upstream["movie_neighbors"] == {"als_item_factors"}
+
+
+def test_landing_to_factors_with_no_click(
+    server: tuple[Path, int, Path], client: DagsterGraphQLClient, spark: SparkSession
+) -> None:
     root, port, log = server
     table = lambda name: str(root / "delta" / name)  # noqa: E731
     count = lambda name: spark.read.format("delta").load(table(name)).count()  # noqa: E731
@@ -113,12 +209,15 @@ def test_landing_to_factors_with_no_click(server: tuple[Path, int, Path], spark:
     )
     assert count("ratings_bronze") == count("user_movie_title_rating") == 100_836
 
-    wait_for("the webserver", lambda: server_up(port), 120, log)
-    client = DagsterGraphQLClient("127.0.0.1", port_number=port, timeout=60)
     run_id = client.submit_job_execution(
         "similar_movies_job", run_config={"ops": {"similar_movies": {"config": {"movie_id": 1, "k": 5}}}}
     )
     wait_for("the answer for movie 1", lambda: client.get_run_status(run_id).value == "SUCCESS", 300, log)
+    # The answer in the run's metadata is the answer in the table.
+    movie_id, from_metadata = answer_from_metadata(run_details(port, run_id)[0])
+    rows = spark.read.format("delta").load(table("similar_movies")).where("movie_id = 1").orderBy("rank").collect()
+    assert movie_id == 1 and len(rows) == 5
+    assert from_metadata == [(r["rank"], r.similar_movie_id, r.title) for r in rows]
     answers_version = table_version(spark, table("similar_movies"))
     factors_version = table_version(spark, table("als_item_factors"))
 
@@ -150,3 +249,128 @@ def test_landing_to_factors_with_no_click(server: tuple[Path, int, Path], spark:
     time.sleep(30)  # several sensor ticks
     assert {n: table_version(spark, table(n)) for n in versions} == versions
     assert count("ratings_bronze") == 100_836 + len(NEW_RATINGS)
+
+
+def test_api_bad_movie_id_fails_with_the_asset_message(
+    server: tuple[Path, int, Path], client: DagsterGraphQLClient
+) -> None:
+    _, port, log = server
+    run_id = client.submit_job_execution(
+        "similar_movies_job", run_config={"ops": {"similar_movies": {"config": {"movie_id": 999999999}}}}
+    )
+    wait_for("the run to fail", lambda: client.get_run_status(run_id).value == "FAILURE", 300, log)
+    run, messages = run_details(port, run_id)
+    assert run["status"] == "FAILURE"
+    assert "movie_id 999999999 is not in movies_bronze: pick a movieId from movies.csv." in messages
+
+
+def test_app_launches_the_job_when_no_answer_is_stored(
+    server: tuple[Path, int, Path], client: DagsterGraphQLClient, spark: SparkSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, port, _ = server
+    monkeypatch.setenv("MOVIE_ASSETS_DATA_DIR", str(root))
+    monkeypatch.setenv("MOVIE_ASSETS_DAGSTER_URL", f"http://127.0.0.1:{port}")
+    app = AppTest.from_file(APP, default_timeout=600)
+    app.run()
+    app.text_input(key="query").input("matrix, the").run()
+    assert app.selectbox(key="movie").value.title == "Matrix, The (1999)"
+    app.slider(key="k").set_value(60).run()  # more than movie_neighbors keeps: only a run can answer
+    assert not app.dataframe
+    app.button(key="launch").click().run()
+    assert not app.error, app.error[0].value
+    shown = app.dataframe[0].value
+    want = spark.read.format("delta").load(str(root / "delta" / "similar_movies"))
+    want = want.where("movie_id = 2571").orderBy("rank").collect()
+    assert len(want) == 60
+    assert shown["similar_movie_id"].tolist() == [r.similar_movie_id for r in want]
+    assert shown["similarity"].tolist() == pytest.approx([r.similarity for r in want], abs=1e-12)
+
+
+BROWSER_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Debian's headless Chromium, driven by Playwright (make test installs it when it can)."""
+    executable = shutil.which("chromium")
+    if executable is None:
+        message = "Chromium is not installed: `apt-get install chromium` (make test does when it can)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message + " (CI=true: browser tests must run)")
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=BROWSER_FLAGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where screenshots go: MOVIE_ASSETS_SCREENSHOTS (docs/ for the README), else a temp folder."""
+    folder = Path(os.environ.get("MOVIE_ASSETS_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def test_ui_asset_graph_and_launchpad(
+    server: tuple[Path, int, Path], client: DagsterGraphQLClient, browser: object, screenshots: Path
+) -> None:
+    _, port, _ = server
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    page.goto(f"http://127.0.0.1:{port}/asset-groups")
+    for name in DESIGN_EDGES:
+        page.get_by_text(name, exact=True).first.wait_for(timeout=60_000)
+    page.wait_for_timeout(2000)  # let the graph settle its layout
+    page.screenshot(path=screenshots / "lineage.png")
+
+    page.goto(f"http://127.0.0.1:{port}/locations/movie_assets.definitions/jobs/similar_movies_job/playground")
+    page.locator(".CodeMirror").first.wait_for(timeout=60_000)
+    assert page.get_by_text("similar_movies_job").first.is_visible()
+    page.screenshot(path=screenshots / "launchpad.png")
+    page.close()
+    assert (screenshots / "lineage.png").stat().st_size > 10_000
+
+
+def test_app_in_the_browser(server: tuple[Path, int, Path], browser: object, screenshots: Path) -> None:
+    root, port, log = server
+    app_port = free_port()
+    env = {**os.environ, "MOVIE_ASSETS_DATA_DIR": str(root), "MOVIE_ASSETS_DAGSTER_URL": f"http://127.0.0.1:{port}"}
+    command = [sys.executable, "-m", "streamlit", "run", APP, "--server.address", "127.0.0.1", "--server.port",
+               str(app_port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]  # fmt: skip
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)  # fmt: skip
+    try:
+        wait_for("the app", lambda: app_up(app_port), 60, log)
+        page = browser.new_page(viewport={"width": 1200, "height": 1100})
+        page.goto(f"http://127.0.0.1:{app_port}/")
+        search = page.get_by_label("Search a movie by title")
+        search.wait_for(timeout=60_000)
+        search.fill("toy story")
+        search.press("Enter")
+        page.get_by_text("Most like Toy Story (1995)").wait_for(timeout=60_000)
+        page.get_by_text("From the movie_neighbors table").wait_for(timeout=30_000)
+        page.wait_for_timeout(1000)
+        page.screenshot(path=screenshots / "movie_picker.png")
+        page.close()
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def app_up(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=5) as response:
+            return response.status == 200
+    except OSError:
+        return False

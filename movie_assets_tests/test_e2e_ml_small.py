@@ -1,7 +1,6 @@
 """The real ml-latest-small through bronze and silver, against an independent computation in plain Python."""
 
 import csv
-import math
 import shutil
 from collections import defaultdict
 from pathlib import Path
@@ -13,18 +12,9 @@ from pyspark.sql import SparkSession
 from movie_assets.checks import CHECKS
 from movie_assets.definitions import ASSETS, build_resources
 from movie_assets_tests.conftest import TEST_SPARK
+from movie_assets_tests.ml_small import brute_force, table
 
 pytestmark = pytest.mark.e2e
-SELECTION = [
-    "ratings_bronze",
-    "movies_bronze",
-    "user_mean_count_silver",
-    "movie_mean_count_silver",
-    "user_movie_title_rating",
-    "als_item_factors",
-    "als_evaluation",
-    "movie_neighbors",
-]
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -39,25 +29,14 @@ def expected_mean_count(ratings: list[dict[str, str]], key: str) -> dict[int, tu
     return {k: (sum(v) / len(v), len(v)) for k, v in groups.items()}
 
 
-@pytest.fixture(scope="module")
-def run(ml_small: Path, tmp_path_factory: pytest.TempPathFactory, spark: SparkSession) -> dg.ExecuteInProcessResult:
-    root = tmp_path_factory.mktemp("ml_small")
-    (root / "landing").mkdir()
-    for name in ("ratings.csv", "movies.csv"):
-        shutil.copy(ml_small / name, root / "landing" / name)
-    result = dg.materialize(ASSETS, resources=build_resources(str(root), **TEST_SPARK), selection=SELECTION)
-    assert result.success
-    return result
+@pytest.fixture
+def run(ml_small_run: tuple[dg.ExecuteInProcessResult, Path]) -> dg.ExecuteInProcessResult:
+    return ml_small_run[0]
 
 
-@pytest.fixture(scope="module")
-def lakehouse(run: dg.ExecuteInProcessResult) -> Path:
-    uri = run.asset_materializations_for_node("ratings_bronze")[0].metadata["dagster/uri"].value
-    return Path(uri).parents[1]
-
-
-def table(spark: SparkSession, root: Path, name: str):
-    return spark.read.format("delta").load(str(root / "delta" / name))
+@pytest.fixture
+def lakehouse(ml_small_run: tuple[dg.ExecuteInProcessResult, Path]) -> Path:
+    return ml_small_run[1]
 
 
 def test_bronze_equals_the_csv(spark: SparkSession, lakehouse: Path, ml_small: Path) -> None:
@@ -95,19 +74,6 @@ def test_user_movie_title_rating(spark: SparkSession, lakehouse: Path, ml_small:
     got = sorted(tuple(r) for r in table(spark, lakehouse, "user_movie_title_rating").collect())
     assert len(got) == 100_836
     assert got == want
-
-
-def brute_force(spark: SparkSession, lakehouse: Path, movie_id: int, k: int) -> list[tuple[int, float]]:
-    """The k most similar movies by cosine of the stored factors, in plain Python."""
-    vectors = {r.movieId: [float(x) for x in r.features] for r in table(spark, lakehouse, "als_item_factors").collect()}
-    query = vectors[movie_id]
-    norm = lambda v: math.sqrt(sum(x * x for x in v))  # noqa: E731
-    cosine = {
-        m: sum(a * b for a, b in zip(query, v, strict=True)) / (norm(query) * norm(v))
-        for m, v in vectors.items()
-        if m != movie_id
-    }
-    return [(m, cosine[m]) for m in sorted(cosine, key=lambda m: (-cosine[m], m))[:k]]
 
 
 @pytest.mark.parametrize("movie_id", [1, 260])

@@ -15,6 +15,7 @@ from pyspark.sql import Column
 from movie_assets import ingest, ingest_log
 from movie_assets import schemas as S
 from movie_assets.delta_tables import markdown_table, table_exists, table_metadata, write_table
+from movie_assets.progress import spark_progress
 from movie_assets.resources.lakehouse import Lakehouse
 from movie_assets.resources.spark import DeltaSparkResource
 
@@ -74,23 +75,24 @@ def _bronze(
         accounting: list[dict] = []
         written = {bronze_key: 0, quarantine_key: 0}
         if pending:
-            parsed = ingest.parse_lines(spark, list(pending), source, rules())
-            lines = ingest.latest_per_key(parsed, dedupe_key) if dedupe_key else parsed
-            accounting = ingest.line_accounting(lines)
-            replace = None if full else ingest_log.files_predicate([name for name, _ in pending.values()])
-            outputs = {
-                bronze_key: ingest.kept_rows(lines, source),
-                quarantine_key: ingest.quarantined_rows(lines),
-            }
-            for key, df in outputs.items():
-                path = lakehouse.table_path(key)
-                write_table(df, path, replace_where=replace if table_exists(spark, path) else None)
-            ingest_log.record(spark, log_path, source.name, pending, accounting, full)
-            parsed.unpersist()
-            written = {
-                bronze_key: sum(r["kept"] for r in accounting),
-                quarantine_key: sum(r["quarantined"] for r in accounting),
-            }
+            with spark_progress(context.log, spark.sparkContext, f"ingesting {len(pending)} {source.name} file(s)"):
+                parsed = ingest.parse_lines(spark, list(pending), source, rules())
+                lines = ingest.latest_per_key(parsed, dedupe_key) if dedupe_key else parsed
+                accounting = ingest.line_accounting(lines)
+                replace = None if full else ingest_log.files_predicate([name for name, _ in pending.values()])
+                outputs = {
+                    bronze_key: ingest.kept_rows(lines, source),
+                    quarantine_key: ingest.quarantined_rows(lines),
+                }
+                for key, df in outputs.items():
+                    path = lakehouse.table_path(key)
+                    write_table(df, path, replace_where=replace if table_exists(spark, path) else None)
+                ingest_log.record(spark, log_path, source.name, pending, accounting, full)
+                parsed.unpersist()
+                written = {
+                    bronze_key: sum(r["kept"] for r in accounting),
+                    quarantine_key: sum(r["quarantined"] for r in accounting),
+                }
 
         run_metadata = {
             "files_ingested": dg.MetadataValue.int(len(pending)),

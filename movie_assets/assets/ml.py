@@ -11,6 +11,7 @@ from movie_assets import schemas as S
 from movie_assets.automation import REFRESH
 from movie_assets.delta_tables import MissingTableError, markdown_table, read_table, table_version
 from movie_assets.neighbors import SimilarMoviesError, load_index, neighbors_frame, similar_movies_for
+from movie_assets.progress import spark_progress
 from movie_assets.ratings import current_ratings
 from movie_assets.resources.delta_io_manager import PREVIEW_ROWS_KEY
 from movie_assets.resources.lakehouse import Lakehouse
@@ -66,7 +67,10 @@ def als_item_factors(
     ratings = training_ratings(pyspark, lakehouse)
     params = config.params()
     started = time.perf_counter()
-    model = als.fit(ratings, params)
+    with spark_progress(
+        context.log, pyspark.spark_context, f"ALS fit, rank {params.rank}, {params.max_iter} iterations"
+    ):
+        model = als.fit(ratings, params)
     fit_seconds = time.perf_counter() - started
     model.write().overwrite().save(lakehouse.model_path("als"))
     context.add_output_metadata(
@@ -83,9 +87,13 @@ def als_item_factors(
 
 
 @dg.asset(**ML, deps=["ratings_bronze"])
-def als_evaluation(config: AlsConfig, pyspark: DeltaSparkResource, lakehouse: Lakehouse) -> dg.MaterializeResult:
+def als_evaluation(
+    context: dg.AssetExecutionContext, config: AlsConfig, pyspark: DeltaSparkResource, lakehouse: Lakehouse
+) -> dg.MaterializeResult:
     """RMSE and MAE of the ALS configuration on a seeded 80/20 split of the bronze ratings."""
-    result = als.evaluate(training_ratings(pyspark, lakehouse), config.params())
+    ratings = training_ratings(pyspark, lakehouse)
+    with spark_progress(context.log, pyspark.spark_context, "ALS fit and scoring on the 80/20 split"):
+        result = als.evaluate(ratings, config.params())
     rows = [
         {"metric": "RMSE", "value": result.rmse},
         {"metric": "MAE", "value": result.mae},

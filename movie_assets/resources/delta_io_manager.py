@@ -4,6 +4,7 @@ import dagster as dg
 from pyspark.sql import DataFrame
 
 from movie_assets.delta_tables import MissingTableError, read_table, table_metadata, write_table
+from movie_assets.progress import spark_progress
 from movie_assets.resources.lakehouse import Lakehouse
 from movie_assets.resources.spark import DeltaSparkResource
 
@@ -21,7 +22,8 @@ class DeltaTableIOManager(dg.ConfigurableIOManager):
 
     def handle_output(self, context: dg.OutputContext, obj: DataFrame) -> None:
         path = self._path(context)
-        write_table(obj, path)
+        with spark_progress(context.log, self.pyspark.spark_context, f"writing {context.asset_key.to_user_string()}"):
+            write_table(obj, path)
         preview = int((context.definition_metadata or {}).get(PREVIEW_ROWS_KEY, 0))
         context.add_output_metadata(table_metadata(self.pyspark.spark_session, path, preview_rows=preview))
 

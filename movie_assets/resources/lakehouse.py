@@ -7,6 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 DATA_DIR_ENV = "MOVIE_ASSETS_DATA_DIR"
+LANDING_DIR_ENV = "MOVIE_ASSETS_LANDING_DIR"
 DEFAULT_DATA_DIR = "data"
 _URI = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
@@ -15,11 +16,19 @@ def default_data_dir() -> str:
     return os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR
 
 
+def default_landing_dir() -> str | None:
+    return os.environ.get(LANDING_DIR_ENV) or None
+
+
+def is_uri(path: str) -> bool:
+    return bool(_URI.match(path))
+
+
 def resolve_data_root(data_dir: str) -> str:
     """An absolute local path (created if missing) or a Hadoop-compatible URI, kept as given."""
     if not data_dir.strip():
         raise ValueError(f"{DATA_DIR_ENV} is empty: set it to a folder (or a URI such as s3a://bucket/movies).")
-    if _URI.match(data_dir):
+    if is_uri(data_dir):
         return data_dir.rstrip("/")
     root = Path(data_dir).expanduser().resolve()
     if root.exists() and not root.is_dir():
@@ -32,9 +41,15 @@ def resolve_data_root(data_dir: str) -> str:
 
 
 class Lakehouse(dg.ConfigurableResource):
-    """The data root and the layout under it."""
+    """The data root and the layout under it.
+
+    The data root may be a Hadoop-compatible URI (s3a://, abfss://, hdfs://): tables, models, exports and
+    checkpoints then live there. Landing files are listed, hashed and header-checked by the driver, so they
+    stay in a folder: `landing_dir` (default <data root>/landing), which executors must see at the same path.
+    """
 
     data_dir: str = DEFAULT_DATA_DIR
+    landing_dir: str | None = None
 
     @property
     def root(self) -> str:
@@ -42,6 +57,13 @@ class Lakehouse(dg.ConfigurableResource):
 
     @property
     def landing(self) -> str:
+        if self.landing_dir:
+            return resolve_data_root(self.landing_dir)
+        if is_uri(self.root):
+            raise ValueError(
+                f"the data root {self.root} is a URI, but landing files are read from a folder: set "
+                f"{LANDING_DIR_ENV} to a folder that the driver and the executors see at the same path."
+            )
         return f"{self.root}/landing"
 
     def table_path(self, name: str) -> str:

@@ -1,5 +1,6 @@
 """The one Spark session of a run: Delta-enabled, sized for a laptop, every knob overridable."""
 
+import json
 import os
 import re
 import shutil
@@ -18,6 +19,9 @@ from pyspark.sql import DataFrame, SparkSession
 
 MASTER_ENV = "MOVIE_ASSETS_SPARK_MASTER"
 DRIVER_MEMORY_ENV = "MOVIE_ASSETS_SPARK_DRIVER_MEMORY"
+EXECUTOR_MEMORY_ENV = "MOVIE_ASSETS_SPARK_EXECUTOR_MEMORY"
+EXECUTOR_CORES_ENV = "MOVIE_ASSETS_SPARK_EXECUTOR_CORES"
+CONF_ENV = "MOVIE_ASSETS_SPARK_CONF"
 SHUFFLE_PARTITIONS_ENV = "MOVIE_ASSETS_SPARK_SHUFFLE_PARTITIONS"
 UI_ENV = "MOVIE_ASSETS_SPARK_UI"
 JARS_DIR_ENV = "MOVIE_ASSETS_DELTA_JARS_DIR"
@@ -70,6 +74,20 @@ def default_shuffle_partitions() -> int:
     return 2 * (os.cpu_count() or 2)
 
 
+def extra_conf_from_env() -> dict[str, str]:
+    """Any Spark settings, as a JSON object in MOVIE_ASSETS_SPARK_CONF (values may hold commas and '=')."""
+    text = os.environ.get(CONF_ENV, "").strip()
+    if not text:
+        return {}
+    try:
+        conf = json.loads(text)
+    except json.JSONDecodeError:
+        conf = None
+    if not isinstance(conf, dict):
+        raise ValueError(f'{CONF_ENV} must be a JSON object of Spark settings, like {{"spark.executor.cores": "2"}}.')
+    return {str(k): str(v) for k, v in conf.items()}
+
+
 def spark_config(
     master: str | None = None,
     driver_memory: str | None = None,
@@ -77,7 +95,11 @@ def spark_config(
     ui: bool | None = None,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The session configuration; arguments win over environment variables, which win over defaults."""
+    """The session configuration; arguments win over environment variables, which win over defaults.
+
+    On a cluster (a `spark://`, `yarn` or `k8s://` master) set the executors' memory and cores, and any other
+    setting through MOVIE_ASSETS_SPARK_CONF; local mode ignores the executor settings.
+    """
     partitions = shuffle_partitions or int(os.environ.get(SHUFFLE_PARTITIONS_ENV, default_shuffle_partitions()))
     ui_on = ui if ui is not None else os.environ.get(UI_ENV, "") in {"1", "true", "yes"}
     conf: dict[str, Any] = {
@@ -97,7 +119,12 @@ def spark_config(
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.session.timeZone": "UTC",
         "spark.driver.extraJavaOptions": "-Xss16m",
+        "spark.executor.extraJavaOptions": "-Xss16m",
     }
+    for env, key in ((EXECUTOR_MEMORY_ENV, "spark.executor.memory"), (EXECUTOR_CORES_ENV, "spark.executor.cores")):
+        if os.environ.get(env):
+            conf[key] = os.environ[env]
+    conf.update(extra_conf_from_env())
     conf.update(extra or {})
     return conf
 

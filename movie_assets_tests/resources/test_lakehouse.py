@@ -17,6 +17,14 @@ def test_layout_under_the_root(tmp_path: Path) -> None:
 
 def test_uri_roots_are_kept_as_given() -> None:
     assert Lakehouse(data_dir="s3a://bucket/movies/").table_path("x") == "s3a://bucket/movies/delta/x"
+    assert Lakehouse(data_dir="abfss://c@acct.dfs.core.windows.net/m").model_path("als").endswith("/m/models/als")
+
+
+def test_a_uri_root_needs_a_landing_folder(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="is a URI, but landing files are read from a folder: set MOVIE_ASSETS_LAND"):
+        _ = Lakehouse(data_dir="s3a://bucket/movies").landing
+    lakehouse = Lakehouse(data_dir="s3a://bucket/movies", landing_dir=str(tmp_path / "landing"))
+    assert lakehouse.landing == str(tmp_path / "landing") and (tmp_path / "landing").is_dir()
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,23 @@ def test_defaults_and_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     assert conf["spark.driver.memory"] == "6g" and conf["spark.executor.memory"] == "2g"
 
 
+def test_cluster_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOVIE_ASSETS_SPARK_EXECUTOR_MEMORY", "3g")
+    monkeypatch.setenv("MOVIE_ASSETS_SPARK_EXECUTOR_CORES", "2")
+    monkeypatch.setenv("MOVIE_ASSETS_SPARK_CONF", '{"spark.driver.host": "10.0.0.5", "spark.cores.max": 8}')
+    conf = spark_config(extra={"spark.cores.max": "4"})
+    assert conf["spark.executor.memory"] == "3g" and conf["spark.executor.cores"] == "2"
+    assert conf["spark.driver.host"] == "10.0.0.5"
+    assert conf["spark.cores.max"] == "4"  # arguments win over the environment
+
+
+@pytest.mark.parametrize("text", ["spark.cores.max=4", '["spark.cores.max"]'])
+def test_extra_conf_must_be_a_json_object(monkeypatch: pytest.MonkeyPatch, text: str) -> None:
+    monkeypatch.setenv("MOVIE_ASSETS_SPARK_CONF", text)
+    with pytest.raises(ValueError, match="MOVIE_ASSETS_SPARK_CONF must be a JSON object of Spark settings"):
+        spark_config()
+
+
 def fake_java(tmp_path: Path, version_line: str) -> Path:
     home = tmp_path / "jdk"
     (home / "bin").mkdir(parents=True)

@@ -1,0 +1,169 @@
+"""What the movie-picker app needs, without Streamlit: title search, stored answers, and runs launched through
+Dagster's GraphQL API. Tables are read with delta-rs (`deltalake`), so the app starts no JVM."""
+
+import json
+import os
+import time
+import unicodedata
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow.compute as pc
+from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
+from deltalake import DeltaTable
+from deltalake.exceptions import TableNotFoundError
+
+from movie_assets import schemas as S
+from movie_assets.resources.lakehouse import Lakehouse, default_data_dir
+
+DAGSTER_URL_ENV = "MOVIE_ASSETS_DAGSTER_URL"
+DEFAULT_DAGSTER_URL = "http://127.0.0.1:3000"
+JOB = "similar_movies_job"
+ANSWER_COLUMNS = [S.RANK, S.SIMILAR_MOVIE_ID, S.TITLE, S.GENRES, S.SIMILARITY]
+
+
+def fold(text: str) -> str:
+    """Lower case without accents: "Amélie" -> "amelie"."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+@dataclass(frozen=True)
+class Movie:
+    movie_id: int
+    title: str
+    genres: str
+
+
+class Catalog:
+    """Every movie, searchable by title: case- and accent-insensitive, every word of the query a part of it."""
+
+    def __init__(self, movies: list[Movie]) -> None:
+        self.movies = sorted(movies, key=lambda m: m.title)
+        self._folded = [fold(m.title) for m in self.movies]
+        self.by_id = {m.movie_id: m for m in self.movies}
+
+    def search(self, query: str, limit: int = 50) -> list[Movie]:
+        words = fold(query).split()
+        if not words:
+            return []
+        hits = [i for i, title in enumerate(self._folded) if all(w in title for w in words)]
+        phrase = " ".join(words)
+        hits.sort(key=lambda i: not self._folded[i].startswith(phrase))  # stable: alphabetical within each
+        return [self.movies[i] for i in hits[:limit]]
+
+
+@dataclass(frozen=True)
+class Answer:
+    movie_id: int
+    rows: list[dict[str, Any]]
+    source: str
+
+
+class Store:
+    """The lakehouse's tables, read-only."""
+
+    def __init__(self, data_dir: str | None = None) -> None:
+        self.lakehouse = Lakehouse(data_dir=data_dir or default_data_dir())
+
+    def _table(self, name: str) -> DeltaTable | None:
+        try:
+            return DeltaTable(self.lakehouse.table_path(name))
+        except TableNotFoundError:
+            return None
+
+    def _committed_at(self, name: str) -> int:
+        table = self._table(name)
+        return table.history(1)[0]["timestamp"] if table else -1
+
+    def catalog(self) -> Catalog:
+        table = self._table("movies_bronze")
+        if table is None:
+            raise LookupError("movies_bronze is not materialized yet: materialize it in the Dagster UI first.")
+        rows = table.to_pyarrow_table(columns=[S.MOVIE_ID, S.TITLE, S.GENRES]).to_pylist()
+        return Catalog([Movie(r[S.MOVIE_ID], r[S.TITLE], r[S.GENRES]) for r in rows])
+
+    def _rows(self, name: str, movie_id: int) -> list[dict[str, Any]]:
+        table = self._table(name)
+        if table is None:
+            return []
+        found = table.to_pyarrow_dataset().to_table(filter=pc.field(S.QUERY_MOVIE_ID) == movie_id)
+        return sorted(found.to_pylist(), key=lambda r: r[S.RANK])
+
+    def answer(self, movie_id: int, k: int, catalog: Catalog) -> Answer | None:
+        """The stored answer: movie_neighbors when it is newer than the factors, else a similar_movies answer."""
+        if self._committed_at("movie_neighbors") >= self._committed_at("als_item_factors") >= 0:
+            rows = self._rows("movie_neighbors", movie_id)
+            if len(rows) >= k:
+                for row in rows:
+                    movie = catalog.by_id.get(row[S.SIMILAR_MOVIE_ID])
+                    row[S.TITLE], row[S.GENRES] = (movie.title, movie.genres) if movie else (None, None)
+                return Answer(movie_id, [{c: r[c] for c in ANSWER_COLUMNS} for r in rows[:k]], "movie_neighbors")
+        rows = self._rows("similar_movies", movie_id)
+        if len(rows) >= k:
+            return Answer(movie_id, [{c: r[c] for c in ANSWER_COLUMNS} for r in rows[:k]], "similar_movies")
+        return None
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_id: str
+    status: str
+    message: str
+
+
+FAILURE_QUERY = """
+query ($runId: ID!) {
+  logsForRun(runId: $runId) {
+    ... on EventConnection { events { __typename ... on ErrorEvent { error { message } } } }
+  }
+}
+"""
+
+
+def dagster_url() -> str:
+    return os.environ.get(DAGSTER_URL_ENV, DEFAULT_DAGSTER_URL).rstrip("/")
+
+
+def graphql_client(url: str) -> DagsterGraphQLClient:
+    scheme, _, rest = url.partition("://")
+    host, _, port = rest.partition(":")
+    return DagsterGraphQLClient(host, port_number=int(port) if port else None, use_https=scheme == "https")
+
+
+def graphql(url: str, query: str, **variables: object) -> dict:
+    """A plain GraphQL query, for what the client has no method for."""
+    body = json.dumps({"query": query, "variables": variables}).encode()
+    request = urllib.request.Request(f"{url}/graphql", data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)["data"]
+
+
+def launch(url: str, movie_id: int, k: int) -> str:
+    """Launch similar_movies_job for the movie; the run id, or an error that says what to do."""
+    config = {"ops": {"similar_movies": {"config": {"movie_id": movie_id, "k": k}}}}
+    try:
+        return graphql_client(url).submit_job_execution(JOB, run_config=config)
+    except (DagsterGraphQLClientError, OSError) as err:
+        raise RuntimeError(f"could not launch {JOB} at {url} ({err}): is `make dev` running?") from err
+
+
+def wait(url: str, run_id: str, on_status: Callable[[str], None], timeout: float = 900) -> RunOutcome:
+    """Poll the run until it ends; a failed run's outcome carries the step's error message."""
+    client = graphql_client(url)
+    deadline, last = time.monotonic() + timeout, ""
+    while time.monotonic() < deadline:
+        status = client.get_run_status(run_id).value
+        if status != last:
+            on_status(status)
+            last = status
+        if status == "SUCCESS":
+            return RunOutcome(run_id, status, "")
+        if status in {"FAILURE", "CANCELED"}:
+            events = graphql(url, FAILURE_QUERY, runId=run_id)["logsForRun"]["events"]
+            errors = [e["error"]["message"].strip() for e in events if e.get("error")]
+            return RunOutcome(run_id, status, errors[0] if errors else f"run {run_id} ended: {status}")
+        time.sleep(1)
+    return RunOutcome(run_id, "TIMEOUT", f"run {run_id} did not end within {timeout:.0f} s: see the Dagster UI")

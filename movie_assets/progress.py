@@ -1,0 +1,41 @@
+"""Progress of long Spark work in the Dagster log: the active stages and their finished tasks, every few seconds."""
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from pyspark import SparkContext
+
+DEFAULT_EVERY_S = 15.0
+
+
+def active_stages(sc: SparkContext) -> list[str]:
+    """One line per running stage: its id, name and tasks done of total."""
+    tracker = sc.statusTracker()
+    lines = []
+    for stage_id in sorted(tracker.getActiveStageIds()):
+        info = tracker.getStageInfo(stage_id)
+        if info is not None:
+            name = info.name.split(" at ")[0]
+            lines.append(f"stage {stage_id} ({name}): {info.numCompletedTasks}/{info.numTasks} tasks")
+    return lines
+
+
+@contextmanager
+def spark_progress(log: object, sc: SparkContext, what: str, every_s: float = DEFAULT_EVERY_S) -> Iterator[None]:
+    """While the block runs, log `what` and Spark's active stages through `log.info` every `every_s` seconds."""
+    done = threading.Event()
+
+    def report() -> None:
+        while not done.wait(every_s):
+            stages = active_stages(sc)
+            if stages:
+                log.info(f"{what}: " + "; ".join(stages))
+
+    thread = threading.Thread(target=report, name=f"progress: {what}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()

@@ -1,0 +1,42 @@
+"""The real ml-latest-small run through the graph once per session, and independent computations on it."""
+
+import math
+import shutil
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+
+# Everything but similar_movies, which needs a movie id.
+SELECTION = [
+    "ratings_bronze",
+    "movies_bronze",
+    "user_mean_count_silver",
+    "movie_mean_count_silver",
+    "user_movie_title_rating",
+    "als_item_factors",
+    "als_evaluation",
+    "movie_neighbors",
+]
+
+
+def land(ml_small: Path, landing: Path) -> None:
+    landing.mkdir(parents=True, exist_ok=True)
+    for name in ("ratings.csv", "movies.csv"):
+        shutil.copy(ml_small / name, landing / name)
+
+
+def table(spark: SparkSession, root: Path | str, name: str) -> DataFrame:
+    return spark.read.format("delta").load(f"{root}/delta/{name}")
+
+
+def brute_force(spark: SparkSession, root: Path | str, movie_id: int, k: int) -> list[tuple[int, float]]:
+    """The k most similar movies by cosine of the stored factors, in plain Python."""
+    vectors = {r.movieId: [float(x) for x in r.features] for r in table(spark, root, "als_item_factors").collect()}
+    query = vectors[movie_id]
+    norm = lambda v: math.sqrt(sum(x * x for x in v))  # noqa: E731
+    cosine = {
+        m: sum(a * b for a, b in zip(query, v, strict=True)) / (norm(query) * norm(v))
+        for m, v in vectors.items()
+        if m != movie_id
+    }
+    return [(m, cosine[m]) for m in sorted(cosine, key=lambda m: (-cosine[m], m))[:k]]

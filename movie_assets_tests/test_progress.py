@@ -1,0 +1,23 @@
+"""Progress lines for long Spark work: the active stage and its finished tasks."""
+
+from pyspark.sql import SparkSession
+
+from movie_assets.progress import spark_progress
+
+
+class Log:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def info(self, message: str) -> None:
+        self.lines.append(message)
+
+
+def test_reports_the_running_stage_and_its_tasks(spark: SparkSession) -> None:
+    log = Log()
+    slow = spark.range(0, 4, numPartitions=4).selectExpr("reflect('java.lang.Thread', 'sleep', cast(400 as bigint))")
+    with spark_progress(log, spark.sparkContext, "sleeping", every_s=0.1):
+        assert len(slow.collect()) == 4  # 4 tasks of 400 ms on 2 cores: about 0.8 s
+    assert log.lines, "no progress reported"
+    assert all(line.startswith("sleeping: stage ") for line in log.lines)
+    assert any(line.endswith("/4 tasks") for line in log.lines)
