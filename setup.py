@@ -20,13 +20,15 @@ setup(
     ],
     extras_require={
         # The movie-picker app: reads the tables with delta-rs (no JVM), launches runs through GraphQL.
-        "app": ["streamlit>=1.40", "deltalake>=0.25", "dagster-graphql==1.13.27"],
+        # pandas < 3: what pyspark 4.2 supports (streamlit alone would take 3.x).
+        "app": ["streamlit>=1.40", "pandas<3", "deltalake>=0.25", "dagster-graphql==1.13.27"],
         # Tests cover the app too; Playwright drives Debian's Chromium (it downloads no browser of its own).
         "dev": [
             "pytest>=8",
             "ruff>=0.6",
             "playwright>=1.50",
             "streamlit>=1.40",
+            "pandas<3",
             "deltalake>=0.25",
             "dagster-graphql==1.13.27",
         ],

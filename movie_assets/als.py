@@ -21,11 +21,13 @@ class AlsParams:
     implicit_prefs: bool = False
     alpha: float = 1.0
     nonnegative: bool = False
+    blocks: int = 0  # user and item blocks; 0: the session's default parallelism
     cold_start_strategy: str = "drop"
     checkpoint_interval: int = 10
 
 
-def estimator(params: AlsParams) -> ALS:
+def estimator(params: AlsParams, default_blocks: int = 10) -> ALS:
+    blocks = params.blocks or default_blocks
     return ALS(
         userCol=S.USER_ID,
         itemCol=S.MOVIE_ID,
@@ -39,11 +41,15 @@ def estimator(params: AlsParams) -> ALS:
         nonnegative=params.nonnegative,
         coldStartStrategy=params.cold_start_strategy,
         checkpointInterval=params.checkpoint_interval,
+        numUserBlocks=blocks,
+        numItemBlocks=blocks,
     )
 
 
 def fit(ratings: DataFrame, params: AlsParams) -> ALSModel:
-    return estimator(params).fit(ratings.select(S.USER_ID, S.MOVIE_ID, S.RATING))
+    """Blocks default to the session's parallelism (2 per core locally): Spark's 10 is too many on a laptop."""
+    default_blocks = ratings.sparkSession.sparkContext.defaultParallelism
+    return estimator(params, default_blocks).fit(ratings.select(S.USER_ID, S.MOVIE_ID, S.RATING))
 
 
 def item_factors(model: ALSModel) -> DataFrame:

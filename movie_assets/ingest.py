@@ -3,11 +3,12 @@
 Every line of every file is accounted for: it is the header, blank, kept, or quarantined with a reason.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from pyspark import StorageLevel
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, Observation, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import DataType, DoubleType, IntegerType, StructType
 
@@ -140,10 +141,7 @@ def _first_reason(source: Source, rules: list[tuple[Column, str]]) -> Column:
 
 
 def parse_lines(spark: SparkSession, files: list[str], source: Source, rules: list[tuple[Column, str]]) -> DataFrame:
-    """Every line of `files` with its kind (header/blank/kept/quarantined), typed columns and reason.
-
-    The CSV is parsed once; the result is persisted because bronze, quarantine and the counts all read it.
-    """
+    """Every line of `files` with its kind (header/blank/kept/quarantined), typed columns and reason."""
     string_schema = ", ".join(f"`{c}` STRING" for c in source.header) + f", `{_CORRUPT}` STRING"
     lines = spark.read.text(files).select(
         F.regexp_replace("value", f"^{_BOM}", "").alias(S.RAW_LINE),
@@ -167,7 +165,7 @@ def parse_lines(spark: SparkSession, files: list[str], source: Source, rules: li
         F.when(kind.isNull(), reason).alias(S.REASON),
         F.coalesce(kind, F.when(reason.isNotNull(), F.lit(QUARANTINED)).otherwise(F.lit(KEPT))).alias(LINE_KIND),
     )
-    return result.persist(StorageLevel.MEMORY_AND_DISK)
+    return result
 
 
 def latest_per_key(lines: DataFrame, key: str) -> DataFrame:
@@ -199,12 +197,62 @@ def quarantined_rows(lines: DataFrame) -> DataFrame:
     )
 
 
+def write_lines(
+    lines: DataFrame,
+    source: Source,
+    file_names: list[str],
+    dedupe_key: str | None,
+    write: Callable[[str, DataFrame], None],
+) -> list[dict[str, int | str]]:
+    """Write the kept rows (`write(KEPT, rows)`) and the quarantined lines (`write(QUARANTINED, rows)`).
+
+    Returns the per-file accounting. Without a dedupe key the files are read once for the kept rows, counting
+    every line by kind on the way, and again only when a line was quarantined; with one (small tables whose
+    rows replace each other) the ranked lines are persisted and read three times.
+    """
+    if dedupe_key:
+        ranked = latest_per_key(lines, dedupe_key).persist(StorageLevel.MEMORY_AND_DISK)
+        accounting = line_accounting(ranked)
+        write(KEPT, kept_rows(ranked, source))
+        write(QUARANTINED, quarantined_rows(ranked))
+        ranked.unpersist()
+        return accounting
+    counted, observation = with_accounting(lines, file_names)
+    write(KEPT, kept_rows(counted, source))
+    accounting = observed_accounting(observation, file_names)
+    quarantined = quarantined_rows(lines)
+    # An empty write still replaces these files' earlier quarantine rows, without reading the files again.
+    write(QUARANTINED, quarantined if any(row[QUARANTINED] for row in accounting) else quarantined.limit(0))
+    return accounting
+
+
+KINDS = [HEADER, BLANK, KEPT, QUARANTINED]
+
+
+def with_accounting(lines: DataFrame, file_names: list[str]) -> tuple[DataFrame, Observation]:
+    """`lines`, counting each file's lines by kind while the next action reads them (no extra pass)."""
+    observation = Observation("line_accounting")
+    counts = []
+    for i, name in enumerate(file_names):
+        in_file = F.col(S.SOURCE_FILE) == name
+        counts.append(F.count_if(in_file).alias(f"{i}:lines"))
+        counts += [F.count_if(in_file & (F.col(LINE_KIND) == kind)).alias(f"{i}:{kind}") for kind in KINDS]
+    return lines.observe(observation, *counts), observation
+
+
+def observed_accounting(observation: Observation, file_names: list[str]) -> list[dict[str, int | str]]:
+    values = observation.get
+    return [
+        {S.SOURCE_FILE: name, "lines": values[f"{i}:lines"], **{kind: values[f"{i}:{kind}"] for kind in KINDS}}
+        for i, name in enumerate(file_names)
+    ]
+
+
 def line_accounting(lines: DataFrame) -> list[dict[str, int | str]]:
     """Per file: lines read, header, blank, kept, quarantined (read = header + blank + kept + quarantined)."""
-    kinds = [HEADER, BLANK, KEPT, QUARANTINED]
     rows = (
         lines.groupBy(S.SOURCE_FILE)
-        .agg(F.count("*").alias("lines"), *[F.sum((F.col(LINE_KIND) == k).cast("long")).alias(k) for k in kinds])
+        .agg(F.count("*").alias("lines"), *[F.sum((F.col(LINE_KIND) == k).cast("long")).alias(k) for k in KINDS])
         .orderBy(S.SOURCE_FILE)
         .collect()
     )

@@ -147,7 +147,10 @@ def launch(url: str, movie_id: int, k: int) -> str:
     try:
         return graphql_client(url).submit_job_execution(JOB, run_config=config)
     except (DagsterGraphQLClientError, OSError) as err:
-        raise RuntimeError(f"could not launch {JOB} at {url} ({err}): is `make dev` running?") from err
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        if reason.startswith("Exception occured during execution of query"):  # the client's word for "no answer"
+            reason = "no answer"
+        raise RuntimeError(f"could not launch {JOB} at {url} ({reason}): is `make dev` running?") from err
 
 
 def wait(url: str, run_id: str, on_status: Callable[[str], None], timeout: float = 900) -> RunOutcome:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
-from pyspark.sql import Column
+from pyspark.sql import Column, DataFrame
 
 from movie_assets import ingest, ingest_log
 from movie_assets import schemas as S
@@ -77,18 +77,16 @@ def _bronze(
         if pending:
             with spark_progress(context.log, spark.sparkContext, f"ingesting {len(pending)} {source.name} file(s)"):
                 parsed = ingest.parse_lines(spark, list(pending), source, rules())
-                lines = ingest.latest_per_key(parsed, dedupe_key) if dedupe_key else parsed
-                accounting = ingest.line_accounting(lines)
                 replace = None if full else ingest_log.files_predicate([name for name, _ in pending.values()])
-                outputs = {
-                    bronze_key: ingest.kept_rows(lines, source),
-                    quarantine_key: ingest.quarantined_rows(lines),
-                }
-                for key, df in outputs.items():
-                    path = lakehouse.table_path(key)
-                    write_table(df, path, replace_where=replace if table_exists(spark, path) else None)
+                keys = {ingest.KEPT: bronze_key, ingest.QUARANTINED: quarantine_key}
+
+                def write(kind: str, rows: DataFrame) -> None:
+                    path = lakehouse.table_path(keys[kind])
+                    write_table(rows, path, replace_where=replace if table_exists(spark, path) else None)
+
+                names = sorted(name for name, _ in pending.values())
+                accounting = ingest.write_lines(parsed, source, names, dedupe_key, write)
                 ingest_log.record(spark, log_path, source.name, pending, accounting, full)
-                parsed.unpersist()
                 written = {
                     bronze_key: sum(r["kept"] for r in accounting),
                     quarantine_key: sum(r["quarantined"] for r in accounting),

@@ -30,12 +30,20 @@ class AlsConfig(dg.Config):
     implicit_prefs: bool = False
     alpha: float = Field(default=1.0, description="confidence scale for implicit preferences (>= 0)")
     nonnegative: bool = False
+    blocks: int = Field(default=0, description="ALS user and item blocks (0: 2 per core locally, else the parallelism)")
 
     @field_validator("rank", "max_iter")
     @classmethod
     def _positive(cls, value: int, info: object) -> int:
         if not 1 <= value <= 1000:
             raise ValueError(f"{info.field_name}={value} is out of range: use 1..1000")
+        return value
+
+    @field_validator("blocks")
+    @classmethod
+    def _blocks(cls, value: int) -> int:
+        if not 0 <= value <= 10_000:
+            raise ValueError(f"blocks={value} is out of range: use 0 (automatic) or 1..10000")
         return value
 
     @field_validator("reg_param", "alpha")
