@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 from dagster_graphql import DagsterGraphQLClient
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import sync_playwright
 from pyspark.sql import SparkSession
 from streamlit.testing.v1 import AppTest
 
@@ -307,8 +309,6 @@ def browser() -> Iterator[object]:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message + " (CI=true: browser tests must run)")
         pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=executable, args=BROWSER_FLAGS)
         yield launched
@@ -327,16 +327,27 @@ def test_ui_asset_graph_and_launchpad(
     server: tuple[Path, int, Path], client: DagsterGraphQLClient, browser: object, screenshots: Path
 ) -> None:
     _, port, _ = server
-    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    width, height = 1900, 2000  # tall enough for the whole expanded graph
+    page = browser.new_page(viewport={"width": width, "height": height})
     page.goto(f"http://127.0.0.1:{port}/asset-groups")
+    page.get_by_text("Materialize all").wait_for(timeout=60_000)
+    with contextlib.suppress(PlaywrightTimeout):  # a new instance greets with a newsletter dialog
+        page.get_by_role("button", name="Skip").click(timeout=5_000)
+    page.mouse.click(width - 400, height - 300, button="right")  # the graph's context menu
+    page.get_by_role("menuitem", name="Expand all groups").click(timeout=30_000)
+    page.reload()  # the expanded groups are remembered, and the graph is laid out again to fit
     for name in DESIGN_EDGES:
         page.get_by_text(name, exact=True).first.wait_for(timeout=60_000)
-    page.wait_for_timeout(2000)  # let the graph settle its layout
+    for _ in range(2):
+        page.mouse.click(width - 28, height - 148)  # the zoom-out button, bottom right
+        page.wait_for_timeout(400)
+    page.wait_for_timeout(1500)
     page.screenshot(path=screenshots / "lineage.png")
 
     page.goto(f"http://127.0.0.1:{port}/locations/movie_assets.definitions/jobs/similar_movies_job/playground")
     page.locator(".CodeMirror").first.wait_for(timeout=60_000)
     assert page.get_by_text("similar_movies_job").first.is_visible()
+    assert page.locator(".CodeMirror").get_by_text("similar_movies:").first.is_visible()
     page.screenshot(path=screenshots / "launchpad.png")
     page.close()
     assert (screenshots / "lineage.png").stat().st_size > 10_000
