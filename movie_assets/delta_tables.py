@@ -45,8 +45,11 @@ def column_schema(schema: StructType) -> dg.TableSchema:
 
 def markdown_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     def cell(value: Any) -> str:
-        text = f"{value:.4f}" if isinstance(value, float) else str(value)
-        return text.replace("|", "\\|")
+        if isinstance(value, float):
+            return f"{value:.4f}"
+        if isinstance(value, list):  # factor vectors
+            return "[" + ", ".join(cell(v) for v in value) + "]"
+        return str(value).replace("|", "\\|")
 
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(row[c]) for c in columns) + " |" for row in rows]

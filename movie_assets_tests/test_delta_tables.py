@@ -14,7 +14,7 @@ from pyspark.sql import SparkSession
 
 from movie_assets import sample_data
 from movie_assets.definitions import ASSETS
-from movie_assets.delta_tables import table_version, write_table
+from movie_assets.delta_tables import markdown_table, table_version, write_table
 
 pytestmark = pytest.mark.slow
 
@@ -70,3 +70,12 @@ def test_sigkill_mid_write_keeps_the_previous_version(spark: SparkSession, tmp_p
     assert dg.materialize(ASSETS, resources=resources, selection=["ratings_bronze"]).success
     assert table_version(spark, str(table)) == 1
     assert spark.read.format("delta").load(str(table)).count() > len(before)
+
+
+def test_markdown_preview_cells() -> None:
+    rows = [{"movieId": 1, "title": "A | B", "features": [0.5, -1.25], "mean": 3.14159}]
+    assert markdown_table(rows, ["movieId", "title", "features", "mean"]).splitlines() == [
+        "| movieId | title | features | mean |",
+        "|---|---|---|---|",
+        "| 1 | A \\| B | [0.5000, -1.2500] | 3.1416 |",
+    ]

@@ -100,7 +100,7 @@ def _bronze(
         }
         for key, rows_written in written.items():
             metadata = {
-                **table_metadata(spark, lakehouse.table_path(key), preview_rows=10 if key == quarantine_key else 0),
+                **table_metadata(spark, lakehouse.table_path(key), preview_rows=10),
                 **run_metadata,
                 "rows_written": rows_written,
             }

@@ -67,7 +67,7 @@ def training_ratings(pyspark: DeltaSparkResource, lakehouse: Lakehouse) -> DataF
     return ratings
 
 
-@dg.asset(**ML, deps=["ratings_bronze"], automation_condition=REFRESH)
+@dg.asset(**ML, deps=["ratings_bronze"], automation_condition=REFRESH, metadata={PREVIEW_ROWS_KEY: 5})
 def als_item_factors(
     context: dg.AssetExecutionContext, config: AlsConfig, lakehouse: Lakehouse, pyspark: DeltaSparkResource
 ) -> DataFrame:
