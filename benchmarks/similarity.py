@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType
 
 from movie_assets import schemas as S
-from movie_assets.neighbors import load_index
+from movie_assets.delta_tables import read_table
 from movie_assets.resources.lakehouse import Lakehouse
 from movie_assets.resources.spark import delta_spark_resource
 from movie_assets.similarity import FactorIndex
@@ -90,8 +90,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     spark = delta_spark_resource().spark_session
     if args.data_dir:
         path = Lakehouse(data_dir=args.data_dir).table_path("als_item_factors")
-        load_index(spark, path)  # fails early when the table is missing
-        factors = spark.read.format("delta").load(path).cache()
+        factors = read_table(spark, path, "als_item_factors").cache()
     else:
         factors = random_factors(spark, args.movies)
     result = run(spark, factors, args.movie_id, args.k, args.repeats)

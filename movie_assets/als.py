@@ -26,7 +26,7 @@ class AlsParams:
     checkpoint_interval: int = 10
 
 
-def estimator(params: AlsParams, default_blocks: int = 10) -> ALS:
+def estimator(params: AlsParams, default_blocks: int) -> ALS:
     blocks = params.blocks or default_blocks
     return ALS(
         userCol=S.USER_ID,

@@ -138,7 +138,10 @@ def graphql(url: str, query: str, **variables: object) -> dict:
     body = json.dumps({"query": query, "variables": variables}).encode()
     request = urllib.request.Request(f"{url}/graphql", data=body, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=30) as response:
-        return json.load(response)["data"]
+        answer = json.load(response)
+    if answer.get("errors"):
+        raise RuntimeError(f"Dagster's GraphQL API at {url} refused the query: {answer['errors'][0]['message']}")
+    return answer["data"]
 
 
 def launch(url: str, movie_id: int, k: int) -> str:

@@ -3,7 +3,6 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -14,13 +13,7 @@ from pathlib import Path
 
 import pyspark
 
-HOST = "127.0.0.1"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
+from movie_assets_tests.servers import HOST, free_port
 
 
 @dataclass(frozen=True)

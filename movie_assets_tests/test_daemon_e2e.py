@@ -7,15 +7,12 @@ error; the browser tests in test_ui_browser.py open the same server.
 
 import contextlib
 import importlib.util
-import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -27,26 +24,14 @@ from pyspark.sql import SparkSession
 from streamlit.testing.v1 import AppTest
 
 from movie_assets.delta_tables import table_version
+from movie_assets.picker import graphql
+from movie_assets_tests.servers import answers, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[1]
 APP = importlib.util.find_spec("movie_assets.streamlit_app").origin  # the script, not imported
 NEW_RATINGS = [(9001, 1, 4.0, 1700000000), (9001, 260, 5.0, 1700000001), (9001, 296, 3.5, 1700000002)]
 NEW_RATINGS += [(9002, 1, 2.0, 1700000003), (9002, 318, 4.5, 1700000004)]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def server_up(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 def wait_for(what: str, condition: Callable[[], bool], timeout: float, log: Path) -> None:
@@ -151,21 +136,9 @@ DESIGN_EDGES = {
 }
 
 
-def graphql(port: int, query: str, **variables: object) -> dict:
-    """A plain GraphQL POST, as any client program would send it."""
-    body = json.dumps({"query": query, "variables": variables}).encode()
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql", data=body, headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        answer = json.load(response)
-    assert not answer.get("errors"), answer["errors"]
-    return answer["data"]
-
-
 def run_details(port: int, run_id: str) -> tuple[dict, str]:
     """The run (status, materializations with metadata) and every message and error text of its event log."""
-    data = graphql(port, RUN_QUERY, runId=run_id)
+    data = graphql(f"http://127.0.0.1:{port}", RUN_QUERY, runId=run_id)
     events = data["logsForRun"]["events"]
     text = "\n".join(e.get("message") or "" for e in events)
     text += "\n".join((e.get("error") or {}).get("message") or "" for e in events)
@@ -184,12 +157,12 @@ def answer_from_metadata(run: dict) -> tuple[int, list[tuple[int, int, str]]]:
 @pytest.fixture(scope="module")
 def client(server: tuple[Path, int, Path]) -> DagsterGraphQLClient:
     _, port, log = server
-    wait_for("the webserver", lambda: server_up(port), 120, log)
+    wait_for("the webserver", lambda: answers(f"http://127.0.0.1:{port}/server_info"), 120, log)
     return DagsterGraphQLClient("127.0.0.1", port_number=port, timeout=60)
 
 
 def test_api_lineage_is_the_design(server: tuple[Path, int, Path], client: DagsterGraphQLClient) -> None:
-    nodes = graphql(server[1], LINEAGE_QUERY)["assetNodes"]
+    nodes = graphql(f"http://127.0.0.1:{server[1]}", LINEAGE_QUERY)["assetNodes"]
     upstream = {"/".join(n["assetKey"]["path"]): {"/".join(d["path"]) for d in n["dependencyKeys"]} for n in nodes}
     assert {name: upstream[name] for name in DESIGN_EDGES} == DESIGN_EDGES
     assert upstream["movie_neighbors"] == {"als_item_factors"}
@@ -362,7 +335,7 @@ def test_app_in_the_browser(server: tuple[Path, int, Path], browser: object, scr
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)  # fmt: skip
     try:
-        wait_for("the app", lambda: app_up(app_port), 60, log)
+        wait_for("the app", lambda: answers(f"http://127.0.0.1:{app_port}/_stcore/health"), 60, log)
         page = browser.new_page(viewport={"width": 1200, "height": 1100})
         page.goto(f"http://127.0.0.1:{app_port}/")
         search = page.get_by_label("Search a movie by title")
@@ -377,11 +350,3 @@ def test_app_in_the_browser(server: tuple[Path, int, Path], browser: object, scr
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
-
-
-def app_up(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=5) as response:
-            return response.status == 200
-    except OSError:
-        return False

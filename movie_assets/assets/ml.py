@@ -189,10 +189,9 @@ def movie_neighbors(
     spark = pyspark.spark_session
     factors_path = lakehouse.table_path("als_item_factors")
     try:
-        read_table(spark, factors_path, "als_item_factors")
+        index = load_index(read_table(spark, factors_path, "als_item_factors"))
     except MissingTableError as err:
         raise dg.Failure(str(err)) from None
-    index = load_index(spark, factors_path)
     started = time.perf_counter()
     neighbors = neighbors_frame(spark, index, config.k)
     seconds = time.perf_counter() - started

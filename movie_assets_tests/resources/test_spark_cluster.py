@@ -15,7 +15,8 @@ from pyspark.sql import SparkSession
 from movie_assets import schemas as S
 from movie_assets_tests.conftest import TEST_SPARK
 from movie_assets_tests.ml_small import brute_force, land, table
-from movie_assets_tests.spark_cluster import HOST, StandaloneCluster, standalone_cluster
+from movie_assets_tests.servers import HOST
+from movie_assets_tests.spark_cluster import StandaloneCluster, standalone_cluster
 
 pytestmark = pytest.mark.e2e
 APP_NAME = "movie_assets_cluster_test"
