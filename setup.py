@@ -7,6 +7,7 @@ setup(
     name="movie_assets",
     version="0.1.0",
     packages=find_packages(exclude=["movie_assets_tests*"]),
+    package_data={"movie_assets": ["resources/log4j2.properties"]},
     python_requires=">=3.11",
     install_requires=[
         "dagster==1.13.27",

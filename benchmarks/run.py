@@ -26,7 +26,7 @@ from movie_assets import sample_data
 from movie_assets.resources.spark import DRIVER_MEMORY_ENV
 
 HERE = Path(__file__).resolve().parent
-ML_SMALL = HERE.parents[1] / "shared" / "movielens" / "ml-latest-small"
+ML_SMALL = HERE.parent / "samples" / "ml-latest-small"
 SCALES = {"small": None, "1m": 1_000_000, "5m": 5_000_000, "25m": 25_000_000}
 SEED_OUTPUTS = [
     "ratings_bronze",

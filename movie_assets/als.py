@@ -52,11 +52,13 @@ def fit(ratings: DataFrame, params: AlsParams) -> ALSModel:
     return estimator(params, default_blocks).fit(ratings.select(S.USER_ID, S.MOVIE_ID, S.RATING))
 
 
-def item_factors(model: ALSModel) -> DataFrame:
-    """(movieId int, features array<float>), one row per rated movie."""
-    return model.itemFactors.select(
+def item_factors(model: ALSModel, ratings: DataFrame) -> DataFrame:
+    """(movieId int, features array<float>, count long): one row per rated movie, with its number of ratings."""
+    counts = ratings.groupBy(S.MOVIE_ID).agg(F.count("*").alias(S.COUNT))
+    factors = model.itemFactors.select(
         F.col("id").cast("int").alias(S.MOVIE_ID), F.col("features").cast("array<float>").alias(S.FEATURES)
     )
+    return factors.join(counts, S.MOVIE_ID).select(S.MOVIE_ID, S.FEATURES, S.COUNT)
 
 
 @dataclass(frozen=True)

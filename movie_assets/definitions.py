@@ -2,8 +2,9 @@
 
 import dagster as dg
 
-from movie_assets.assets import bronze, landing, ml, silver
+from movie_assets.assets import bronze, evaluation, landing, ml, serving, silver
 from movie_assets.checks import CHECKS
+from movie_assets.resources.als_models import AlsModels
 from movie_assets.resources.delta_io_manager import DeltaTableIOManager
 from movie_assets.resources.lakehouse import Lakehouse, default_data_dir, default_landing_dir
 from movie_assets.resources.spark import delta_spark_resource
@@ -20,6 +21,7 @@ def build_resources(data_dir: str | None = None, **spark_overrides: object) -> d
         "pyspark": pyspark,
         "io_manager": DeltaTableIOManager(lakehouse=lakehouse, pyspark=pyspark),
         "thresholds": QualityThresholds(),
+        "als_models": AlsModels(),
     }
 
 
@@ -28,13 +30,16 @@ ASSETS = [
     landing.movies_csv,
     bronze.ratings_bronze,
     bronze.movies_bronze,
+    silver.ratings_silver,
     silver.user_mean_count_silver,
     silver.movie_mean_count_silver,
     silver.user_movie_title_rating,
     ml.als_item_factors,
     ml.als_evaluation,
-    ml.movie_neighbors,
-    ml.similar_movies,
+    evaluation.similarity_evaluation,
+    evaluation.similarity_tuning,
+    serving.movie_neighbors,
+    serving.similar_movies,
 ]
 
 # Every step of a run shares one Spark session: the in-process executor runs all steps in the run's process.
@@ -42,7 +47,7 @@ defs = dg.Definitions(
     assets=ASSETS,
     asset_checks=CHECKS,
     resources=build_resources(),
-    jobs=[ml.similar_movies_job],
+    jobs=[serving.similar_movies_job],
     sensors=SENSORS,
     executor=dg.in_process_executor,
 )

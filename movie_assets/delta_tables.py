@@ -1,15 +1,77 @@
-"""Writing Delta tables in one transaction, and the metadata every materialization carries."""
+"""Delta tables: one-transaction writes that retry when another run committed first, and their metadata."""
 
-from typing import Any
+import json
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import dagster as dg
+from delta.exceptions import (
+    ConcurrentAppendException,
+    ConcurrentDeleteDeleteException,
+    ConcurrentDeleteReadException,
+    ConcurrentTransactionException,
+    ConcurrentWriteException,
+    DeltaConcurrentModificationException,
+    MetadataChangedException,
+    ProtocolChangedException,
+)
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
+# Delta's optimistic concurrency: a commit that lost the race to another writer raises one of these, and the
+# whole operation (re-reading the table) can be tried again.
+CONFLICTS = (
+    ConcurrentAppendException,
+    ConcurrentDeleteDeleteException,
+    ConcurrentDeleteReadException,
+    ConcurrentTransactionException,
+    ConcurrentWriteException,
+    DeltaConcurrentModificationException,
+    MetadataChangedException,
+    ProtocolChangedException,
+)
+MAX_ATTEMPTS = 8
+MAX_CELL_CHARS = 500  # a Markdown cell longer than this is cut (the table itself keeps the whole value)
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
 
 class MissingTableError(LookupError):
     """A table that a step needs has not been materialized."""
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """A table as an input at the version the run saw: for steps that read its history, not only its rows."""
+
+    name: str
+    path: str
+    version: int
+
+    def read(self, spark: SparkSession) -> DataFrame:
+        """The table's rows at `version`."""
+        return spark.read.format("delta").option("versionAsOf", self.version).load(self.path)
+
+
+def retrying_conflicts(operation: Callable[[], T], what: str, attempts: int = MAX_ATTEMPTS) -> T:
+    """Run `operation` (one Delta commit), again after a bounded, jittered backoff when another writer won."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return operation()
+        except CONFLICTS as err:
+            if attempt == attempts:
+                raise
+            pause = min(0.2 * 2**attempt, 10.0) * random.uniform(0.5, 1.0)
+            log.warning(
+                "%s: a concurrent commit won (%s); retry %d in %.1f s", what, type(err).__name__, attempt, pause
+            )
+            time.sleep(pause)
+    raise AssertionError("unreachable")
 
 
 def table_exists(spark: SparkSession, path: str) -> bool:
@@ -23,18 +85,36 @@ def read_table(spark: SparkSession, path: str, name: str) -> DataFrame:
     return spark.read.format("delta").load(path)
 
 
-def write_table(df: DataFrame, path: str, replace_where: str | None = None) -> None:
-    """Overwrite the table (or only the rows matching `replace_where`) as one Delta commit."""
-    writer = df.write.format("delta").mode("overwrite")
-    if replace_where is None:
-        writer = writer.option("overwriteSchema", "true")
-    else:
-        writer = writer.option("replaceWhere", replace_where)
-    writer.save(path)
+def write_table(
+    df: DataFrame, path: str, replace_where: str | None = None, user_metadata: dict[str, Any] | None = None
+) -> None:
+    """Overwrite the table (or only the rows matching `replace_where`) as one Delta commit, retried on conflict.
+
+    `replace_where` applies once the table exists; the first commit creates it with all of `df`.
+    """
+    spark = df.sparkSession
+
+    def commit() -> None:
+        writer = df.write.format("delta").mode("overwrite")
+        if replace_where is None or not table_exists(spark, path):
+            writer = writer.option("overwriteSchema", "true")
+        else:
+            writer = writer.option("replaceWhere", replace_where)
+        if user_metadata is not None:
+            writer = writer.option("userMetadata", json.dumps(user_metadata, sort_keys=True))
+        writer.save(path)
+
+    retrying_conflicts(commit, f"writing {path}")
 
 
 def table_version(spark: SparkSession, path: str) -> int:
     return DeltaTable.forPath(spark, path).history(1).first()["version"]
+
+
+def last_user_metadata(spark: SparkSession, path: str) -> dict[str, Any]:
+    """The `userMetadata` of the table's latest commit ({} when there is none)."""
+    text = DeltaTable.forPath(spark, path).history(1).first()["userMetadata"]
+    return json.loads(text) if text else {}
 
 
 def column_schema(schema: StructType) -> dg.TableSchema:
@@ -43,13 +123,18 @@ def column_schema(schema: StructType) -> dg.TableSchema:
     )
 
 
-def markdown_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+def markdown_table(rows: list[dict[str, Any]], columns: list[str], max_chars: int = MAX_CELL_CHARS) -> str:
+    """Rows as a Markdown table; floats to 4 places, each cell cut to `max_chars` so metadata stays small."""
+
     def cell(value: Any) -> str:
         if isinstance(value, float):
             return f"{value:.4f}"
         if isinstance(value, list):  # factor vectors
             return "[" + ", ".join(cell(v) for v in value) + "]"
-        return str(value).replace("|", "\\|")
+        text = str(value)
+        if len(text) > max_chars:
+            text = f"{text[:max_chars]}… ({len(text):,} characters)"
+        return text.replace("|", "\\|").replace("\n", " ")
 
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(row[c]) for c in columns) + " |" for row in rows]
@@ -59,16 +144,22 @@ def markdown_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
 def table_metadata(
     spark: SparkSession, path: str, preview_rows: int = 0, row_count: int | None = None
 ) -> dict[str, Any]:
-    """Row count, URI, schema and Delta version of the table as just committed, plus an optional preview."""
-    table = spark.read.format("delta").load(path)
-    rows = table.count() if row_count is None else row_count
+    """Row count, URI, schema and Delta version of the table as just committed, plus an optional preview.
+
+    Delta answers the row count from the log's file statistics, without scanning the data.
+    """
+    table = DeltaTable.forPath(spark, path)
+    frame = table.toDF()
+    last = table.detail().select("numFiles").first()
+    rows = row_count if row_count is not None else frame.count()
     metadata: dict[str, Any] = {
         "dagster/row_count": dg.MetadataValue.int(rows),
         "dagster/uri": dg.MetadataValue.path(path),
-        "dagster/column_schema": column_schema(table.schema),
+        "dagster/column_schema": column_schema(frame.schema),
         "delta_version": dg.MetadataValue.int(table_version(spark, path)),
+        "delta_files": dg.MetadataValue.int(last["numFiles"]),
     }
     if preview_rows:
-        head = [r.asDict() for r in table.limit(preview_rows).collect()]
-        metadata["preview"] = dg.MetadataValue.md(markdown_table(head, table.columns))
+        head = [r.asDict() for r in frame.limit(preview_rows).collect()]
+        metadata["preview"] = dg.MetadataValue.md(markdown_table(head, frame.columns))
     return metadata

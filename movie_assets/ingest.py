@@ -12,6 +12,7 @@ from pyspark.sql import Column, DataFrame, Observation, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import DataType, DoubleType, IntegerType, StructType
 
+from movie_assets import keys
 from movie_assets import schemas as S
 
 LINE_KIND = "line_kind"
@@ -27,19 +28,33 @@ class LandingError(ValueError):
 
 @dataclass(frozen=True)
 class Source:
-    """One kind of landing file: its name pattern, CSV schema and the rules its rows must meet."""
+    """One kind of landing file, for the sensor and bronze alike: name pattern, schema, and its assets."""
 
     name: str
     pattern: str
     schema: StructType
+    csv_key: str
+    bronze_key: str
+    quarantine_key: str
 
     @property
     def header(self) -> list[str]:
         return S.header_of(self.schema)
 
 
-RATINGS = Source("ratings", "ratings*.csv", S.RATINGS_CSV_SCHEMA)
-MOVIES = Source("movies", "movies*.csv", S.MOVIES_CSV_SCHEMA)
+RATINGS = Source(
+    "ratings", "ratings*.csv", S.RATINGS_CSV_SCHEMA, keys.RATINGS_CSV, keys.RATINGS_BRONZE, keys.RATINGS_QUARANTINE
+)
+MOVIES = Source(
+    "movies", "movies*.csv", S.MOVIES_CSV_SCHEMA, keys.MOVIES_CSV, keys.MOVIES_BRONZE, keys.MOVIES_QUARANTINE
+)
+SOURCES = [RATINGS, MOVIES]
+
+
+def list_landing(landing: str | Path, source: Source) -> list[str]:
+    """The landing files of a source, sorted by name (the sensor and bronze list them alike)."""
+    folder = Path(landing)
+    return sorted(str(p) for p in folder.glob(source.pattern) if p.is_file()) if folder.is_dir() else []
 
 
 def landing_files(landing: str, source: Source) -> list[str]:
@@ -48,7 +63,7 @@ def landing_files(landing: str, source: Source) -> list[str]:
     hint = "put MovieLens CSVs there or run `python -m movie_assets.sample_data`"
     if not folder.is_dir():
         raise LandingError(f"landing folder {folder} does not exist: {hint}.")
-    files = sorted(str(p) for p in folder.glob(source.pattern) if p.is_file())
+    files = list_landing(folder, source)
     if not files:
         raise LandingError(f"no {source.pattern} files in {folder}: {hint}.")
     for path in files:

@@ -17,6 +17,7 @@ from movie_assets.delta_tables import table_exists, write_table
 from movie_assets.frames import local_frame
 
 LOG_TABLE = "_ingest_log"
+LANDING_FILES = "landing_files"  # bronze's metadata: file name -> SHA-256 of the content it now holds
 SOURCE, SHA256, SIZE = "source", "sha256", "size"
 COUNTS = ("lines", "header", "blank", "kept", "quarantined")
 LOG_SCHEMA = StructType(

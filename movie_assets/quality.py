@@ -65,3 +65,15 @@ def answer_violations(answers: DataFrame) -> dict[str, int]:
         "similarity_out_of_range": out_of_range,
         "self_answers": self_answers,
     }
+
+
+def files_with_reasons(quarantine: DataFrame, limit: int = 20) -> list[str]:
+    """The files that have quarantined lines, with their counts, at most `limit` of them."""
+    rows = quarantine.groupBy(S.SOURCE_FILE).count().orderBy(F.desc("count"), S.SOURCE_FILE).limit(limit).collect()
+    return [f"{r[S.SOURCE_FILE]} ({r['count']})" for r in rows]
+
+
+def duplicate_pairs(ratings: DataFrame) -> dict[str, int]:
+    pairs = ratings.groupBy(S.USER_ID, S.MOVIE_ID).count()
+    row = pairs.agg(F.count("*").alias("pairs"), F.sum((F.col("count") > 1).cast("long")).alias("dup")).first()
+    return {"pairs": int(row["pairs"]), "duplicate_pairs": int(row["dup"] or 0)}

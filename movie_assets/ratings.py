@@ -1,21 +1,109 @@
-"""The ratings that silver, ALS and the checks read: one per (user, movie), computed once per run."""
+"""The current rating per (userId, movieId), kept like DLT's APPLY CHANGES ... SEQUENCE BY timestamp.
 
-import dagster as dg
-from pyspark.sql import DataFrame
+`ratings_silver` is rebuilt from bronze, or, when bronze only gained rows since the version silver was built
+from, those rows are merged in: a row replaces the current one only when it is later by the same order as
+`transforms.latest_ratings` (timestamp, then file name, then rating), so a late-arriving older rating never
+overwrites a newer one. Which bronze version silver reflects is stored in its commit's userMetadata.
+"""
 
-from movie_assets.delta_tables import MissingTableError, read_table, table_version
-from movie_assets.resources.lakehouse import Lakehouse
-from movie_assets.resources.spark import DeltaSparkResource
+from dataclasses import dataclass
+
+from delta.tables import DeltaTable
+from pyspark.errors import AnalysisException
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from movie_assets import schemas as S
+from movie_assets.delta_tables import (
+    TableRef,
+    last_user_metadata,
+    retrying_conflicts,
+    table_exists,
+    write_table,
+)
 from movie_assets.transforms import latest_ratings
 
-BRONZE = "ratings_bronze"
+BRONZE_VERSION = "ratings_bronze_version"
+CHANGE_TYPE = "_change_type"
 
 
-def current_ratings(pyspark: DeltaSparkResource, lakehouse: Lakehouse) -> DataFrame:
-    """latest_ratings(ratings_bronze) at its current version, persisted once and shared by the run's steps."""
-    spark, path = pyspark.spark_session, lakehouse.table_path(BRONZE)
+def _later(new: str, old: str) -> str:
+    """SQL: the `new` row comes after the `old` one in (timestamp, source_file, rating) order."""
+    t, f, r = S.TIMESTAMP, S.SOURCE_FILE, S.RATING
+    return (
+        f"{new}.{t} > {old}.{t} OR ({new}.{t} = {old}.{t} AND ({new}.{f} > {old}.{f} "
+        f"OR ({new}.{f} = {old}.{f} AND {new}.{r} > {old}.{r})))"
+    )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the next `ratings_silver` commit does, and why."""
+
+    mode: str  # "rebuild", "merge" or "current"
+    reason: str
+    since: int | None = None  # with "merge": the bronze version silver reflects
+
+
+def plan(spark: SparkSession, silver_path: str, bronze: TableRef, full_refresh: bool) -> Plan:
+    """Merge when bronze only gained rows since silver was built; else rebuild (or nothing, if current)."""
+    if full_refresh:
+        return Plan("rebuild", "full_refresh was asked")
+    if not table_exists(spark, silver_path):
+        return Plan("rebuild", "ratings_silver does not exist yet")
+    since = last_user_metadata(spark, silver_path).get(BRONZE_VERSION)
+    if since is None:
+        return Plan("rebuild", "ratings_silver does not record which ratings_bronze version it reflects")
+    if since == bronze.version:
+        return Plan("current", f"ratings_silver already reflects ratings_bronze v{since}")
+    if since > bronze.version:
+        return Plan("rebuild", f"ratings_silver reflects v{since}, newer than ratings_bronze v{bronze.version}")
     try:
-        bronze = read_table(spark, path, BRONZE)
-    except MissingTableError as err:
-        raise dg.Failure(str(err)) from None
-    return pyspark.cached(("current_ratings", path, table_version(spark, path)), lambda: latest_ratings(bronze))
+        removed = changes(spark, bronze, since).where(F.col(CHANGE_TYPE) != "insert").limit(1).count()
+    except AnalysisException as err:  # the change feed of that range is off, or vacuumed
+        return Plan("rebuild", f"ratings_bronze's changes since v{since} cannot be read ({err.getCondition()})")
+    if removed:
+        return Plan("rebuild", f"ratings_bronze rows were replaced or removed since v{since}")
+    return Plan("merge", f"ratings_bronze only gained rows since v{since}", since)
+
+
+def changes(spark: SparkSession, bronze: TableRef, since: int) -> DataFrame:
+    """Delta's change data feed of bronze after version `since`, up to the version the run saw."""
+    return (
+        spark.read.format("delta")
+        .option("readChangeFeed", "true")
+        .option("startingVersion", since + 1)
+        .option("endingVersion", bronze.version)
+        .load(bronze.path)
+    )
+
+
+def rebuild(bronze: DataFrame, silver_path: str, bronze_version: int) -> None:
+    write_table(latest_ratings(bronze), silver_path, user_metadata={BRONZE_VERSION: bronze_version})
+
+
+def merge(spark: SparkSession, bronze: TableRef, since: int, silver_path: str) -> dict[str, int]:
+    """MERGE the rows bronze gained after `since` into silver; returns Delta's operation metrics."""
+    added = changes(spark, bronze, since).where(F.col(CHANGE_TYPE) == "insert")
+    batch = latest_ratings(added.select(S.USER_ID, S.MOVIE_ID, S.RATING, S.TIMESTAMP, S.SOURCE_FILE))
+    key = f"t.{S.USER_ID} = s.{S.USER_ID} AND t.{S.MOVIE_ID} = s.{S.MOVIE_ID}"
+    conf = "spark.databricks.delta.commitInfo.userMetadata"
+
+    def commit() -> None:
+        spark.conf.set(conf, f'{{"{BRONZE_VERSION}": {bronze.version}}}')
+        try:
+            (
+                DeltaTable.forPath(spark, silver_path)
+                .alias("t")
+                .merge(batch.alias("s"), key)
+                .whenMatchedUpdateAll(condition=_later("s", "t"))
+                .whenNotMatchedInsertAll()
+                .execute()
+            )
+        finally:
+            spark.conf.unset(conf)
+
+    retrying_conflicts(commit, f"merging into {silver_path}")
+    metrics = DeltaTable.forPath(spark, silver_path).history(1).first()["operationMetrics"]
+    wanted = ("numSourceRows", "numTargetRowsInserted", "numTargetRowsUpdated")
+    return {k: int(metrics.get(k, 0)) for k in wanted}

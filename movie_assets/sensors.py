@@ -1,4 +1,4 @@
-"""Automation: the landing sensor, the downstream automation sensor, and the similar-movies refresh.
+"""Automation: the landing sensor and the automation sensor (which also refreshes stored answers in one run).
 
 A file is taken once its size and mtime are unchanged across two ticks (or write it under a name that does
 not match, e.g. `.ratings_new.csv.partial`, and rename it when complete). Contents are identified by SHA-256,
@@ -14,15 +14,10 @@ from pathlib import Path
 import dagster as dg
 
 from movie_assets import ingest
-from movie_assets.assets.ml import similar_movies_job
-from movie_assets.ingest_log import file_sha256
+from movie_assets.ingest_log import LANDING_FILES, file_sha256
 from movie_assets.resources.lakehouse import Lakehouse
 
-SOURCES = {
-    ingest.RATINGS: ("ratings_csv", ["ratings_bronze", "ratings_quarantine"]),
-    ingest.MOVIES: ("movies_csv", ["movies_bronze", "movies_quarantine"]),
-}
-BRONZE_KEYS = [key for _, keys in SOURCES.values() for key in keys]
+BRONZE_KEYS = [key for source in ingest.SOURCES for key in (source.bronze_key, source.quarantine_key)]
 INTERVAL_SECONDS = int(os.environ.get("MOVIE_ASSETS_SENSOR_INTERVAL", "15"))
 
 
@@ -52,16 +47,21 @@ class NewContent:
 
 def landing_candidates(landing: Path) -> dict[str, tuple[ingest.Source, list[int]]]:
     found = {}
-    for source in SOURCES:
-        for path in sorted(landing.glob(source.pattern)):
-            if path.is_file() and not path.name.startswith("."):
-                stat = path.stat()
-                found[str(path)] = (source, [stat.st_size, stat.st_mtime_ns])
+    for source in ingest.SOURCES:
+        for path in ingest.list_landing(landing, source):
+            stat = Path(path).stat()
+            found[path] = (source, [stat.st_size, stat.st_mtime_ns])
     return found
 
 
-def scan(landing: Path, state: LandingState) -> tuple[list[NewContent], LandingState]:
-    """New file contents that are stable (unchanged since the last tick) and not sent before."""
+def scan(
+    landing: Path, state: LandingState, ingested: dict[str, str] | None = None
+) -> tuple[list[NewContent], LandingState]:
+    """New file contents that are stable (unchanged since the last tick), not sent before and not in bronze.
+
+    `ingested`: file name -> SHA-256 of the content bronze last took from it (from bronze's materialization).
+    """
+    ingested = ingested or {}
     candidates = landing_candidates(landing) if landing.is_dir() else {}
     new: list[NewContent] = []
     hashed = {p: h for p, h in state.hashed.items() if p in candidates}
@@ -72,10 +72,21 @@ def scan(landing: Path, state: LandingState) -> tuple[list[NewContent], LandingS
         if hashed.get(path, [None, None])[:2] != stat:
             hashed[path] = [*stat, file_sha256(path)]
         sha = hashed[path][2]
-        if sent.get(path) != sha:
+        if sent.get(path) != sha and ingested.get(Path(path).name) != sha:
             new.append(NewContent(path, sha, stat[0], source))
             sent[path] = sha
     return new, LandingState({p: s for p, (_, s) in candidates.items()}, hashed, sent)
+
+
+def ingested_files(instance: dg.DagsterInstance) -> dict[str, str]:
+    """File name -> SHA-256 of the contents bronze holds, from each bronze table's latest materialization."""
+    found: dict[str, str] = {}
+    for source in ingest.SOURCES:
+        event = instance.get_latest_materialization_event(dg.AssetKey(source.bronze_key))
+        metadata = event.asset_materialization.metadata if event and event.asset_materialization else {}
+        if LANDING_FILES in metadata:
+            found |= metadata[LANDING_FILES].value
+    return found
 
 
 def run_key(new: list[NewContent]) -> str:
@@ -89,18 +100,18 @@ def run_key(new: list[NewContent]) -> str:
 )
 def landing_sensor(context: dg.SensorEvaluationContext, lakehouse: Lakehouse) -> dg.SensorResult:
     """New or changed ratings*.csv / movies*.csv in landing/: record the CSV asset and ingest them, in one run."""
-    new, state = scan(Path(lakehouse.landing), LandingState.load(context.cursor))
+    new, state = scan(Path(lakehouse.landing), LandingState.load(context.cursor), ingested_files(context.instance))
     if not new:
         return dg.SensorResult(cursor=state.dump())
     events = [
         dg.AssetMaterialization(
-            asset_key=SOURCES[c.source][0],
+            asset_key=c.source.csv_key,
             description=f"{Path(c.path).name} landed",
             metadata={"path": dg.MetadataValue.path(c.path), "sha256": c.sha256, "size_bytes": c.size},
         )
         for c in new
     ]
-    keys = sorted({key for c in new for key in SOURCES[c.source][1]})
+    keys = sorted({key for c in new for key in (c.source.bronze_key, c.source.quarantine_key)})
     context.log.info(f"{len(new)} new file content(s): {[Path(c.path).name for c in new]}")
     return dg.SensorResult(
         run_requests=[dg.RunRequest(run_key=run_key(new), asset_selection=[dg.AssetKey(k) for k in keys])],
@@ -117,33 +128,4 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
 )
 
 
-def stored_answers(instance: dg.DagsterInstance, limit: int = 10_000) -> dict[int, int]:
-    """movie_id -> k of every answer in similar_movies, read from its materializations (latest first)."""
-    answers: dict[int, int] = {}
-    records = instance.fetch_materializations(dg.AssetKey("similar_movies"), limit=limit).records
-    for record in records:
-        metadata = record.asset_materialization.metadata
-        if "movie_id" in metadata:
-            answers.setdefault(int(metadata["movie_id"].value), int(metadata["k"].value))
-    return answers
-
-
-@dg.asset_sensor(
-    asset_key=dg.AssetKey("als_item_factors"),
-    job=similar_movies_job,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=INTERVAL_SECONDS,
-)
-def similar_movies_refresh(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry) -> list[dg.RunRequest]:
-    """New factors: recompute every stored answer, with its k, so that none goes stale."""
-    return [
-        dg.RunRequest(
-            run_key=f"{asset_event.run_id}:{movie_id}",
-            run_config={"ops": {"similar_movies": {"config": {"movie_id": movie_id, "k": k}}}},
-            tags={"movie_assets/refresh": "als_item_factors"},
-        )
-        for movie_id, k in sorted(stored_answers(context.instance).items())
-    ]
-
-
-SENSORS = [landing_sensor, automation_sensor, similar_movies_refresh]
+SENSORS = [landing_sensor, automation_sensor]

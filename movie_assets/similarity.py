@@ -35,16 +35,23 @@ class FactorIndex:
 
     ids: np.ndarray
     unit: np.ndarray
+    excluded: np.ndarray  # positions that may ask but are never an answer (too few ratings)
 
     @classmethod
-    def build(cls, ids: np.ndarray, factors: np.ndarray) -> "FactorIndex":
+    def build(cls, ids: np.ndarray, factors: np.ndarray, candidate: np.ndarray | None = None) -> "FactorIndex":
+        """`candidate`: per movie, whether it may be an answer (default: every movie)."""
         order = np.argsort(ids, kind="stable")
         vectors = np.asarray(factors, dtype=np.float64)[order]
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         unit = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
         padded = np.zeros((-(-len(unit) // BLOCK) * BLOCK, unit.shape[1]))
         padded[: len(unit)] = unit
-        return cls(np.asarray(ids, dtype=np.int64)[order], padded)
+        allowed = np.ones(len(order), dtype=bool) if candidate is None else np.asarray(candidate, dtype=bool)[order]
+        return cls(np.asarray(ids, dtype=np.int64)[order], padded, np.flatnonzero(~allowed))
+
+    @property
+    def candidates(self) -> int:
+        return len(self.ids) - len(self.excluded)
 
     def position(self, movie_id: int) -> int | None:
         i = int(np.searchsorted(self.ids, movie_id))
@@ -55,7 +62,7 @@ class FactorIndex:
         i = self.position(movie_id)
         if i is None:
             raise KeyError(movie_id)
-        k = min(k, len(self.ids) - 1)
+        k = min(k, self.candidates - (0 if i in self.excluded else 1))
         if k <= 0:
             return []
         sims = self.unit @ self.unit[i]
@@ -66,7 +73,7 @@ class FactorIndex:
     def all_most_similar(self, k: int, workers: int | None = None) -> Neighbors:
         """The k nearest other movies of every movie, by blocks of float32 products screened with block maxima."""
         n = len(self.ids)
-        k = min(k, n - 1)
+        k = min(k, self.candidates - 1)
         if k <= 0:
             empty = np.zeros(0, dtype=np.int64)
             return Neighbors(empty, empty, empty, np.zeros(0))
@@ -104,6 +111,7 @@ class FactorIndex:
         """
         n, m = len(self.ids), len(queries)
         sims[:, n:] = -np.inf
+        sims[:, self.excluded] = -np.inf
         sims[np.arange(m), queries] = -np.inf  # a movie is not its own neighbour
         block_max = sims.reshape(m, BLOCK, -1).max(axis=1)
         blocks = block_max.shape[1]

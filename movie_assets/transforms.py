@@ -9,6 +9,8 @@ from movie_assets import schemas as S
 def latest_ratings(ratings: DataFrame) -> DataFrame:
     """One rating per (userId, movieId): the latest timestamp wins, then the later file name, then the higher rating.
 
+    Returns (userId, movieId, rating, timestamp, source_file): RATINGS_SILVER_SCHEMA.
+
     The order is packed into one long (timestamp, rank of the file name, rating in half stars) so that Spark
     aggregates by hashing, partially before the shuffle, instead of sorting every row by a struct.
     """
@@ -19,11 +21,13 @@ def latest_ratings(ratings: DataFrame) -> DataFrame:
     half_stars = F.round(F.col(S.RATING) * 2).cast("long")  # bronze ratings are 1..10 half stars: 4 bits
     packed = F.shiftleft(F.col(S.TIMESTAMP).cast("long"), 20) + F.shiftleft(file_rank, 4) + half_stars
     latest = ratings.groupBy(S.USER_ID, S.MOVIE_ID).agg(F.max(packed).alias("_latest"))
+    rank = F.shiftright("_latest", 4).bitwiseAND((1 << 16) - 1).cast("int")
     return latest.select(
         S.USER_ID,
         S.MOVIE_ID,
         (F.col("_latest").bitwiseAND(15) / 2.0).alias(S.RATING),
         F.shiftright("_latest", 20).cast("int").alias(S.TIMESTAMP),
+        F.when(rank > 0, F.element_at(F.array(*[F.lit(f) for f in files]), rank)).alias(S.SOURCE_FILE),
     )
 
 

@@ -10,11 +10,13 @@ from pyspark.sql import DataFrame, SparkSession
 SELECTION = [
     "ratings_bronze",
     "movies_bronze",
+    "ratings_silver",
     "user_mean_count_silver",
     "movie_mean_count_silver",
     "user_movie_title_rating",
     "als_item_factors",
     "als_evaluation",
+    "similarity_evaluation",
     "movie_neighbors",
 ]
 
@@ -29,10 +31,14 @@ def table(spark: SparkSession, root: Path | str, name: str) -> DataFrame:
     return spark.read.format("delta").load(f"{root}/delta/{name}")
 
 
-def brute_force(spark: SparkSession, root: Path | str, movie_id: int, k: int) -> list[tuple[int, float]]:
-    """The k most similar movies by cosine of the stored factors, in plain Python."""
-    vectors = {r.movieId: [float(x) for x in r.features] for r in table(spark, root, "als_item_factors").collect()}
+def brute_force(
+    spark: SparkSession, root: Path | str, movie_id: int, k: int, min_ratings: int = 1
+) -> list[tuple[int, float]]:
+    """The k most similar movies with at least `min_ratings` ratings, by cosine of the stored factors, in Python."""
+    factors = table(spark, root, "als_item_factors").collect()
+    vectors = {r.movieId: [float(x) for x in r.features] for r in factors}
     query = vectors[movie_id]
+    vectors = {r.movieId: vectors[r.movieId] for r in factors if r["count"] >= min_ratings}
     norm = lambda v: math.sqrt(sum(x * x for x in v))  # noqa: E731
     cosine = {
         m: sum(a * b for a, b in zip(query, v, strict=True)) / (norm(query) * norm(v))

@@ -15,6 +15,7 @@ UPSTREAM = [
     "ratings_bronze",
     "ratings_quarantine",
     "movies_bronze",
+    "ratings_silver",
     "user_movie_title_rating",
     "user_mean_count_silver",
     "als_item_factors",

@@ -1,30 +1,49 @@
 """The assembled Definitions: every asset of design.md, its lineage and groups."""
 
-import dagster as dg
-
+from movie_assets import keys as K
 from movie_assets.definitions import defs
 
+DESIGN_LINEAGE = {
+    K.RATINGS_CSV: set(),
+    K.MOVIES_CSV: set(),
+    K.RATINGS_BRONZE: {K.RATINGS_CSV},
+    K.RATINGS_QUARANTINE: {K.RATINGS_CSV},
+    K.MOVIES_BRONZE: {K.MOVIES_CSV},
+    K.MOVIES_QUARANTINE: {K.MOVIES_CSV},
+    K.RATINGS_SILVER: {K.RATINGS_BRONZE},
+    K.USER_MEAN_COUNT_SILVER: {K.RATINGS_SILVER},
+    K.MOVIE_MEAN_COUNT_SILVER: {K.RATINGS_SILVER},
+    K.USER_MOVIE_TITLE_RATING: {K.RATINGS_SILVER, K.MOVIES_BRONZE},
+    K.ALS_EVALUATION: {K.RATINGS_SILVER},
+    K.SIMILARITY_EVALUATION: {K.RATINGS_SILVER},
+    K.SIMILARITY_TUNING: {K.RATINGS_SILVER},
+    K.ALS_ITEM_FACTORS: {K.RATINGS_SILVER},
+    K.MOVIE_NEIGHBORS: {K.ALS_ITEM_FACTORS},
+    K.SIMILAR_MOVIES: {K.ALS_ITEM_FACTORS, K.MOVIES_BRONZE, K.MOVIE_MEAN_COUNT_SILVER},
+}
 
-def upstream(key: str) -> set[str]:
+
+def test_lineage_is_the_design() -> None:
     graph = defs.resolve_asset_graph()
-    return {k.to_user_string() for k in graph.get(dg.AssetKey(key)).parent_keys}
-
-
-def test_lineage_csv_to_bronze_to_silver() -> None:
-    assert upstream("ratings_bronze") == {"ratings_csv"}
-    assert upstream("movies_bronze") == {"movies_csv"}
-    assert upstream("user_mean_count_silver") == {"ratings_bronze"}
-    assert upstream("movie_mean_count_silver") == {"ratings_bronze"}
-    assert upstream("user_movie_title_rating") == {"ratings_bronze", "movies_bronze"}
+    found = {
+        key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys}
+        for key in graph.get_all_asset_keys()
+    }
+    assert found == DESIGN_LINEAGE
 
 
 def test_groups() -> None:
     graph = defs.resolve_asset_graph()
     groups = {k.to_user_string(): graph.get(k).group_name for k in graph.get_all_asset_keys()}
-    assert groups["ratings_bronze"] == groups["movies_bronze"] == "bronze"
-    assert groups["user_mean_count_silver"] == groups["user_movie_title_rating"] == "silver"
-    assert groups["ratings_csv"] == "landing"
+    assert groups[K.RATINGS_BRONZE] == groups[K.MOVIES_BRONZE] == "bronze"
+    assert groups[K.RATINGS_SILVER] == groups[K.USER_MEAN_COUNT_SILVER] == groups[K.USER_MOVIE_TITLE_RATING] == "silver"
+    assert groups[K.RATINGS_CSV] == "landing"
 
 
 def test_in_process_executor_shares_one_session() -> None:
     assert defs.resolve_implicit_global_asset_job_def().executor_def.name == "in_process"
+
+
+def test_materialize_all_needs_no_config() -> None:
+    job = defs.resolve_implicit_global_asset_job_def()
+    assert job.run_config_schema.config_type.fields["ops"].is_required is False

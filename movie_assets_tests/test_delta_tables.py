@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import dagster as dg
@@ -27,6 +28,26 @@ def test_replace_where_touches_only_matching_rows(spark: SparkSession, tmp_path:
     assert table_version(spark, path) == 1
 
 
+def test_concurrent_writers_all_commit_once(
+    spark: SparkSession, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Six writers of one table at once, two of them for the same id: every write lands; conflicts retry."""
+    path = str(tmp_path / "t")
+    write_table(spark.createDataFrame([(0, "seed")], "id INT, v STRING"), path)
+    jobs = [(i, f"writer {i}") for i in (1, 2, 3, 4)] + [(5, "first"), (5, "second")]
+
+    def write(job: tuple[int, str]) -> None:
+        frame = spark.createDataFrame([job, job], "id INT, v STRING")
+        write_table(frame, path, replace_where=f"id = {job[0]}")
+
+    with caplog.at_level("WARNING", logger="movie_assets.delta_tables"), ThreadPoolExecutor(6) as pool:
+        list(pool.map(write, jobs))
+    rows = spark.read.format("delta").load(path).groupBy("id").count().collect()
+    assert sorted((r.id, r["count"]) for r in rows) == [(0, 1), (1, 2), (2, 2), (3, 2), (4, 2), (5, 2)]
+    assert table_version(spark, path) == len(jobs)
+    assert any("a concurrent commit won" in r.message for r in caplog.records)
+
+
 def data_files(table: Path) -> set[str]:
     return {p.name for p in table.glob("*.parquet")}
 
@@ -40,7 +61,9 @@ def test_sigkill_mid_write_keeps_the_previous_version(spark: SparkSession, tmp_p
 
     # A much larger file makes the next write long enough to be caught in the middle.
     sample_data.generate(tmp_path / "landing", 1_000_000, seed=2)
-    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}  # an ephemeral instance
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
     env.update({"MOVIE_ASSETS_DATA_DIR": str(tmp_path), "MOVIE_ASSETS_SPARK_MASTER": "local[2]"})
     command = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "movie_assets.definitions"]
     log = tmp_path / "materialize.log"
@@ -50,6 +73,7 @@ def test_sigkill_mid_write_keeps_the_previous_version(spark: SparkSession, tmp_p
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
+            cwd=tmp_path,
             start_new_session=True,
         )
     try:
@@ -79,3 +103,5 @@ def test_markdown_preview_cells() -> None:
         "|---|---|---|---|",
         "| 1 | A \\| B | [0.5000, -1.2500] | 3.1416 |",
     ]
+    long = markdown_table([{"raw_line": "x" * 5_000_000}], ["raw_line"], max_chars=500)
+    assert len(long) < 600 and long.endswith("… (5,000,000 characters) |")

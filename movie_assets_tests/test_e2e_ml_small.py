@@ -11,6 +11,7 @@ from pyspark.sql import SparkSession
 
 from movie_assets.checks import CHECKS
 from movie_assets.definitions import ASSETS, build_resources
+from movie_assets.resources.als_models import AlsModels
 from movie_assets_tests.conftest import TEST_SPARK
 from movie_assets_tests.ml_small import brute_force, table
 
@@ -81,7 +82,7 @@ def test_similar_movies_equal_brute_force(spark: SparkSession, lakehouse: Path, 
     resources = build_resources(str(lakehouse), **TEST_SPARK)
     config = {"ops": {"similar_movies": {"config": {"movie_id": movie_id, "k": 10}}}}
     assert dg.materialize(ASSETS, resources=resources, selection=["similar_movies"], run_config=config).success
-    want = brute_force(spark, lakehouse, movie_id, 10)
+    want = brute_force(spark, lakehouse, movie_id, 10, AlsModels().answer.min_ratings)
     rows = sorted(
         table(spark, lakehouse, "similar_movies").where(f"movie_id = {movie_id}").collect(), key=lambda r: r["rank"]
     )
@@ -94,7 +95,7 @@ def test_movie_neighbors_equal_brute_force(spark: SparkSession, lakehouse: Path,
     neighbors = table(spark, lakehouse, "movie_neighbors")
     assert neighbors.count() == 9_724 * 50
     rows = sorted(neighbors.where(f"movie_id = {movie_id}").collect(), key=lambda r: r["rank"])
-    want = brute_force(spark, lakehouse, movie_id, 50)
+    want = brute_force(spark, lakehouse, movie_id, 50, AlsModels().answer.min_ratings)
     assert [r["rank"] for r in rows] == list(range(1, 51))
     assert [r.similar_movie_id for r in rows] == [m for m, _ in want]
     assert [r.similarity for r in rows] == pytest.approx([s for _, s in want], abs=1e-9)
@@ -103,6 +104,23 @@ def test_movie_neighbors_equal_brute_force(spark: SparkSession, lakehouse: Path,
 def test_one_factor_row_per_rated_movie(spark: SparkSession, lakehouse: Path) -> None:
     rated = table(spark, lakehouse, "ratings_bronze").select("movieId").distinct().count()
     assert table(spark, lakehouse, "als_item_factors").count() == rated == 9_724
+
+
+def test_default_answers_beat_both_baselines(run: dg.ExecuteInProcessResult) -> None:
+    metadata = run.asset_materializations_for_node("similarity_evaluation")[0].metadata
+    answers = metadata["hit_rate_at_10"].value
+    assert answers > metadata["popularity_hit_rate_at_10"].value
+    assert answers > metadata["item_knn_hit_rate_at_10"].value
+    assert metadata["queries"].value == 3 * metadata["test_users"].value > 300
+
+
+def test_no_default_answer_has_fewer_ratings_than_the_rule(spark: SparkSession, lakehouse: Path) -> None:
+    rule = AlsModels().answer.min_ratings
+    assert rule > 1
+    counts = {r.movieId: r["count"] for r in table(spark, lakehouse, "als_item_factors").collect()}
+    answers = table(spark, lakehouse, "movie_neighbors").select("similar_movie_id").distinct().collect()
+    assert min(counts[r.similar_movie_id] for r in answers) >= rule
+    assert min(counts.values()) == 1  # movies with one rating exist, and ask, but never answer
 
 
 def test_als_quality_on_ml_small(run: dg.ExecuteInProcessResult) -> None:

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import dagster as dg
 
+from movie_assets.ingest_log import file_sha256
 from movie_assets.resources.lakehouse import Lakehouse
-from movie_assets.sensors import landing_sensor, stored_answers
+from movie_assets.sensors import landing_sensor
 from movie_assets_tests.conftest import write_csv
 
 RATINGS = "userId,movieId,rating,timestamp\n1,1,4.0,10\n"
@@ -16,11 +17,11 @@ class Ticks:
     """Evaluates the sensor tick after tick, carrying the cursor like the daemon does."""
 
     def __init__(self, root: Path) -> None:
-        self.root, self.cursor = root, None
+        self.root, self.cursor, self.instance = root, None, dg.DagsterInstance.ephemeral()
 
     def __call__(self) -> dg.SensorResult:
         context = dg.build_sensor_context(
-            cursor=self.cursor, resources={"lakehouse": Lakehouse(data_dir=str(self.root))}
+            instance=self.instance, cursor=self.cursor, resources={"lakehouse": Lakehouse(data_dir=str(self.root))}
         )
         result = landing_sensor(context)
         self.cursor = result.cursor
@@ -95,13 +96,26 @@ def test_the_cursor_survives_a_restart(tmp_path: Path) -> None:
     tick(), tick()
     restarted = Ticks(tmp_path)
     restarted.cursor = tick.cursor  # the daemon stores the cursor in DAGSTER_HOME
-    assert requested(restarted()) == []
+    assert requested(restarted()) == [] and requested(restarted()) == []
+    forgotten = Ticks(tmp_path)  # without the cursor, the same file would be sent again
+    assert requested(forgotten()) == [] and len(requested(forgotten())) == 1
 
 
-def test_stored_answers_come_from_materializations() -> None:
+def test_contents_already_in_bronze_launch_nothing(tmp_path: Path) -> None:
+    """A new instance (no cursor) over a landing folder that bronze already took in, as after `make demo`."""
+    write_csv(tmp_path / "landing", "ratings.csv", RATINGS)
     instance = dg.DagsterInstance.ephemeral()
-    for movie_id, k in [(1, 10), (260, 5), (1, 20)]:
-        instance.report_runless_asset_event(
-            dg.AssetMaterialization("similar_movies", metadata={"movie_id": movie_id, "k": k})
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(
+            "ratings_bronze",
+            metadata={"landing_files": {"ratings.csv": file_sha256(str(tmp_path / "landing/ratings.csv"))}},
         )
-    assert stored_answers(instance) == {1: 20, 260: 5}
+    )
+    context = lambda cursor: dg.build_sensor_context(  # noqa: E731
+        instance=instance, cursor=cursor, resources={"lakehouse": Lakehouse(data_dir=str(tmp_path))}
+    )
+    first = landing_sensor(context(None))
+    assert requested(landing_sensor(context(first.cursor))) == []
+    write_csv(tmp_path / "landing", "ratings.csv", RATINGS + "2,1,3.0,11\n")  # changed content: taken
+    second = landing_sensor(context(first.cursor))
+    assert requested(landing_sensor(context(second.cursor))) == [{"ratings_bronze", "ratings_quarantine"}]

@@ -43,7 +43,11 @@ def test_the_later_timestamp_wins(spark: SparkSession) -> None:
     ]
     df = spark.createDataFrame(rows, "userId INT, movieId INT, rating DOUBLE, timestamp INT, source_file STRING")
     got = sorted(tuple(r) for r in latest_ratings(df).collect())
-    assert got == [(1, 10, 4.5, 200), (1, 11, 3.0, 300), (2, 10, 5.0, 50)]
+    assert got == [
+        (1, 10, 4.5, 200, "ratings_2.csv"),
+        (1, 11, 3.0, 300, "ratings_2.csv"),
+        (2, 10, 5.0, 50, "ratings.csv"),
+    ]
     assert [tuple(r) for r in mean_count(latest_ratings(df), S.USER_ID).collect()] == [(2, 5.0, 1), (1, 3.75, 2)]
 
 
@@ -58,4 +62,8 @@ def test_ties_go_to_the_later_file_then_the_higher_rating(spark: SparkSession) -
     ]
     df = spark.createDataFrame(rows, "userId INT, movieId INT, rating DOUBLE, timestamp INT, source_file STRING")
     got = sorted(tuple(r) for r in latest_ratings(df).collect())
-    assert got == [(1, 10, 2.0, 100), (1, 11, 5.0, 7), (2, 12, 3.5, 2_147_483_647)]
+    assert got == [
+        (1, 10, 2.0, 100, "ratings_b.csv"),
+        (1, 11, 5.0, 7, "ratings_a.csv"),
+        (2, 12, 3.5, 2_147_483_647, "ratings_a.csv"),
+    ]

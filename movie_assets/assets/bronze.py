@@ -28,12 +28,11 @@ class BronzeConfig(dg.Config):
 
 def _bronze(
     source: ingest.Source,
-    csv: str,
     rules: Callable[[], list[tuple[Column, str]]],
     dedupe_key: str | None,
     incremental: bool,
 ) -> dg.AssetsDefinition:
-    bronze_key, quarantine_key = f"{source.name}_bronze", f"{source.name}_quarantine"
+    csv, bronze_key, quarantine_key = source.csv_key, source.bronze_key, source.quarantine_key
 
     @dg.multi_asset(
         name=bronze_key,
@@ -93,6 +92,7 @@ def _bronze(
                 }
 
         run_metadata = {
+            ingest_log.LANDING_FILES: dg.MetadataValue.json(dict(sorted(digests.values()))),
             "files_ingested": dg.MetadataValue.int(len(pending)),
             "full_refresh": full,
             "ingested_this_run": dg.MetadataValue.md(markdown_table(accounting, ACCOUNTING_COLUMNS)),
@@ -112,5 +112,5 @@ def _bronze(
     return _asset
 
 
-ratings_bronze = _bronze(ingest.RATINGS, "ratings_csv", ingest.rating_rules, dedupe_key=None, incremental=True)
-movies_bronze = _bronze(ingest.MOVIES, "movies_csv", ingest.movie_rules, dedupe_key="movieId", incremental=False)
+ratings_bronze = _bronze(ingest.RATINGS, ingest.rating_rules, dedupe_key=None, incremental=True)
+movies_bronze = _bronze(ingest.MOVIES, ingest.movie_rules, dedupe_key=S.MOVIE_ID, incremental=False)

@@ -2,15 +2,17 @@
 
 import dagster as dg
 
+from movie_assets.ingest import MOVIES, RATINGS
+
 ratings_csv = dg.AssetSpec(
-    "ratings_csv",
+    RATINGS.csv_key,
     group_name="landing",
-    description="ratings*.csv files in landing/ (userId,movieId,rating,timestamp), as MovieLens ships them.",
+    description=f"{RATINGS.pattern} files in landing/ ({','.join(RATINGS.header)}), as MovieLens ships them.",
     kinds={"csv"},
 )
 movies_csv = dg.AssetSpec(
-    "movies_csv",
+    MOVIES.csv_key,
     group_name="landing",
-    description="movies*.csv files in landing/ (movieId,title,genres), as MovieLens ships them.",
+    description=f"{MOVIES.pattern} files in landing/ ({','.join(MOVIES.header)}), as MovieLens ships them.",
     kinds={"csv"},
 )

@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ UI_ENV = "MOVIE_ASSETS_SPARK_UI"
 JARS_DIR_ENV = "MOVIE_ASSETS_DELTA_JARS_DIR"
 JARS_CACHE_ENV = "MOVIE_ASSETS_CACHE_DIR"
 MIN_JAVA = 17
+LOG4J2 = Path(__file__).with_name("log4j2.properties")
+LOOPBACK = "127.0.0.1"
 
 
 def delta_packages() -> str:
@@ -102,8 +105,10 @@ def spark_config(
     """
     partitions = shuffle_partitions or int(os.environ.get(SHUFFLE_PARTITIONS_ENV, default_shuffle_partitions()))
     ui_on = ui if ui is not None else os.environ.get(UI_ENV, "") in {"1", "true", "yes"}
+    spark_master = master or os.environ.get(MASTER_ENV, "local[*]")
+    java_options = f"-Xss16m -Dlog4j2.configurationFile={LOG4J2.as_uri()}"
     conf: dict[str, Any] = {
-        "spark.master": master or os.environ.get(MASTER_ENV, "local[*]"),
+        "spark.master": spark_master,
         "spark.app.name": "movie_assets",
         "spark.driver.memory": driver_memory or os.environ.get(DRIVER_MEMORY_ENV, "4g"),
         **delta_jars_config(),
@@ -118,9 +123,15 @@ def spark_config(
         "spark.ui.enabled": str(ui_on).lower(),
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.session.timeZone": "UTC",
-        "spark.driver.extraJavaOptions": "-Xss16m",
-        "spark.executor.extraJavaOptions": "-Xss16m",
+        # Tables are addressed by path; the unused warehouse folder stays out of the working directory.
+        "spark.sql.warehouse.dir": str(Path(tempfile.gettempdir()) / "movie_assets-spark-warehouse"),
+        # New tables record their changes, so ratings_silver can merge only what bronze gained.
+        "spark.databricks.delta.properties.defaults.enableChangeDataFeed": "true",
+        "spark.driver.extraJavaOptions": java_options,
+        "spark.executor.extraJavaOptions": java_options,
     }
+    if spark_master.startswith("local"):  # nothing listens beyond this machine
+        conf |= {"spark.driver.host": LOOPBACK, "spark.driver.bindAddress": LOOPBACK}
     for env, key in ((EXECUTOR_MEMORY_ENV, "spark.executor.memory"), (EXECUTOR_CORES_ENV, "spark.executor.cores")):
         if os.environ.get(env):
             conf[key] = os.environ[env]
@@ -181,6 +192,8 @@ class DeltaSparkResource(LazyPySparkResource):
             ensure_java()
             # Python workers (if a step ever needs them) run the driver's interpreter, with its packages.
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+            if self.spark_config.get("spark.driver.bindAddress") == LOOPBACK:
+                os.environ.setdefault("SPARK_LOCAL_IP", LOOPBACK)  # and Spark need not warn about the hostname
             super()._init_session()
             self._spark_session.sparkContext.setLogLevel("WARN")
             if "spark.jars.packages" in self.spark_config:

@@ -69,7 +69,7 @@ def test_later_rating_wins_in_silver(spark: SparkSession, tmp_path: Path, resour
     write_csv(landing, "movies.csv", MOVIES)
     write_csv(landing, "ratings.csv", HEADER + "1,1,1.0,10\n1,2,3.0,11\n")
     write_csv(landing, "ratings_update.csv", HEADER + "1,1,5.0,99\n")
-    selection = [*BRONZE, "user_mean_count_silver", "user_movie_title_rating"]
+    selection = [*BRONZE, "ratings_silver", "user_mean_count_silver", "user_movie_title_rating"]
     assert dg.materialize(ASSETS, resources=resources, selection=selection).success
     users = spark.read.format("delta").load(str(tmp_path / "delta/user_mean_count_silver")).collect()
     assert [tuple(r) for r in users] == [(1, 4.0, 2)]

@@ -1,5 +1,6 @@
 """ALS factors, evaluation and similar movies through Dagster, on a small synthetic landing folder."""
 
+import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -9,10 +10,12 @@ from pyspark.ml.recommendation import ALSModel
 from pyspark.sql import SparkSession
 
 from movie_assets import sample_data
-from movie_assets.definitions import ASSETS
-from movie_assets_tests.conftest import write_csv
+from movie_assets.definitions import ASSETS, build_resources
+from movie_assets.resources.als_models import AlsModels
+from movie_assets_tests.conftest import TEST_SPARK, write_csv
 
-UPSTREAM = ["ratings_bronze", "movies_bronze", "als_item_factors"]
+UPSTREAM = ["ratings_bronze", "movies_bronze", "ratings_silver", "movie_mean_count_silver", "als_item_factors"]
+MIN_RATINGS = AlsModels().answer.min_ratings
 
 
 def ask(resources: dict, movie_id: int, k: int = 10) -> dg.ExecuteInProcessResult:
@@ -26,15 +29,13 @@ def ask(resources: dict, movie_id: int, k: int = 10) -> dg.ExecuteInProcessResul
 
 
 def failure_message(result: dg.ExecuteInProcessResult) -> str:
+    """The step's error, as the UI and the CLI show it, less the exception's class name."""
     [failure] = [e for e in result.all_events if e.is_step_failure]
-    return failure.step_failure_data.error.message
+    return failure.step_failure_data.error.message.removeprefix("dagster._core.definitions.events.Failure: ")
 
 
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory: pytest.TempPathFactory, spark: SparkSession) -> tuple[Path, dict]:
-    from movie_assets.definitions import build_resources
-    from movie_assets_tests.conftest import TEST_SPARK
-
     root = tmp_path_factory.mktemp("ml")
     sample_data.generate(root / "landing", 100_000, seed=3)
     # A movie nobody rated: it exists, but ALS has no factors for it.
@@ -53,10 +54,11 @@ def factors(spark: SparkSession, root: Path) -> dict[int, list[float]]:
 def test_factors_table_and_saved_model(spark: SparkSession, lake: tuple[Path, dict]) -> None:
     root, _ = lake
     table = spark.read.format("delta").load(str(root / "delta" / "als_item_factors"))
-    assert table.schema.simpleString() == "struct<movieId:int,features:array<float>>"
+    assert table.schema.simpleString() == "struct<movieId:int,features:array<float>,count:bigint>"
     stored = factors(spark, root)
-    rated = spark.read.format("delta").load(str(root / "delta" / "ratings_bronze")).select("movieId").distinct()
-    assert len(stored) == rated.count() and all(len(v) == 10 for v in stored.values())
+    rated = spark.read.format("delta").load(str(root / "delta" / "ratings_silver")).groupBy("movieId").count()
+    assert len(stored) == rated.count() and all(len(v) == AlsModels().answer.rank for v in stored.values())
+    assert {r.movieId: r["count"] for r in table.collect()} == {r.movieId: r["count"] for r in rated.collect()}
     model = ALSModel.load(str(root / "models" / "als"))
     reloaded = {r.id: list(r.features) for r in model.itemFactors.collect()}
     assert reloaded == stored
@@ -74,12 +76,15 @@ def test_answer_equals_brute_force(spark: SparkSession, lake: tuple[Path, dict])
     result = ask(resources, 1, k=7)
     assert result.success
     stored = factors(spark, root)
+    counts = {
+        r.movieId: r["count"] for r in spark.read.format("delta").load(str(root / "delta/als_item_factors")).collect()
+    }
     query = np.array(stored[1])
     brute = sorted(
         (
             (float(np.dot(query, v) / (np.linalg.norm(query) * np.linalg.norm(v))), m)
             for m, v in stored.items()
-            if m != 1
+            if m != 1 and counts[m] >= MIN_RATINGS
         ),
         key=lambda t: (-t[0], t[1]),
     )[:7]
@@ -94,8 +99,7 @@ def test_answer_equals_brute_force(spark: SparkSession, lake: tuple[Path, dict])
     assert [r.title for r in rows] == [titles[r.similar_movie_id] for r in rows]
     metadata = result.asset_materializations_for_node("similar_movies")[0].metadata
     assert metadata["similar_movies"].value.count("\n") == 7 + 1
-    export = spark.read.parquet(str(root / "results" / "similar_movies" / "movie_id=1")).collect()
-    assert sorted(r.similar_movie_id for r in export) == sorted(m for _, m in brute)
+    assert "| count | mean |" in metadata["similar_movies"].value.splitlines()[0]
 
 
 def test_new_answer_replaces_only_its_movie(spark: SparkSession, lake: tuple[Path, dict]) -> None:
@@ -140,13 +144,22 @@ def test_unanswerable_questions_fail_and_keep_the_table(
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        ({"movie_id": 0}, "movie_id 0 is not a positive integer"),
-        ({"movie_id": -5}, "movie_id -5 is not a positive integer"),
-        ({"movie_id": 1, "k": 0}, "k 0 is out of range: choose 1..1000"),
+        ({"movie_id": 0}, "movie_id 0 is not a movie id: pick a movieId from movies.csv (1..2147483647)."),
+        ({"movie_id": -5}, "movie_id -5 is not a movie id"),
+        ({"movie_id": 2**31}, "movie_id 2147483648 is not a movie id"),
+        ({"movie_id": 99999999999999999999999}, "movie_id 99999999999999999999999 is not a movie id"),
+        ({"movie_id": 1, "k": 0}, "k 0 is out of range: choose 1..1000."),
         ({"movie_id": 1, "k": 1001}, "k 1001 is out of range"),
+        ({"k": 2**40}, "k 1099511627776 is out of range"),
     ],
 )
-def test_bad_config_is_refused_before_spark(tmp_path: Path, resources: dict, config: dict, message: str) -> None:
+def test_bad_config_fails_with_one_sentence(
+    spark: SparkSession, lake: tuple[Path, dict], config: dict, message: str
+) -> None:
+    root, resources = lake
+    assert ask(resources, 4).success
+    table = str(root / "delta" / "similar_movies")
+    version = spark.sql(f"DESCRIBE HISTORY delta.`{table}`").first().version
     result = dg.materialize(
         ASSETS,
         resources=resources,
@@ -155,10 +168,8 @@ def test_bad_config_is_refused_before_spark(tmp_path: Path, resources: dict, con
         raise_on_error=False,
     )
     assert not result.success
-    assert message in str(failure_message(result)) or message in str(
-        [e.step_failure_data.error.cause for e in result.all_events if e.is_step_failure]
-    )
-    assert not (tmp_path / "delta").exists()
+    assert failure_message(result).startswith(message)
+    assert spark.sql(f"DESCRIBE HISTORY delta.`{table}`").first().version == version
 
 
 def test_not_a_number_movie_id_is_refused_by_the_config_schema(resources: dict) -> None:
@@ -174,17 +185,10 @@ def test_factors_missing(tmp_path: Path, resources: dict) -> None:
 
 
 def test_bad_als_parameters(resources: dict) -> None:
-    result = dg.materialize(
-        ASSETS,
-        resources=resources,
-        selection=["als_item_factors"],
-        run_config={"ops": {"als_item_factors": {"config": {"rank": 0, "reg_param": -1.0}}}},
-        raise_on_error=False,
-    )
-    assert not result.success
-    [failure] = [e for e in result.all_events if e.is_step_failure]
-    text = str(failure.step_failure_data.error.cause or failure.step_failure_data.error)
-    assert "rank=0 is out of range" in text and "reg_param=-1.0 must be >= 0" in text
+    with pytest.raises(ValueError, match=r"implicit\.rank\n  Input should be greater than or equal to 1"):
+        AlsModels(implicit={"rank": 0})
+    with pytest.raises(ValueError, match=r"rating\.reg_param\n  Input should be greater than or equal to 0"):
+        AlsModels(rating={"reg_param": -1.0})
 
 
 def test_evaluation_reports_rmse(lake: tuple[Path, dict]) -> None:
@@ -195,3 +199,32 @@ def test_evaluation_reports_rmse(lake: tuple[Path, dict]) -> None:
     assert metadata["mae"].value < metadata["rmse"].value
     assert 0 < metadata["scored_rows"].value <= metadata["held_out_rows"].value
     assert "| RMSE |" in metadata["quality"].value
+
+
+def stored(spark: SparkSession, root: Path) -> dict[int, int]:
+    rows = spark.read.format("delta").load(str(root / "delta" / "similar_movies")).groupBy("movie_id").count()
+    return {r.movie_id: r["count"] for r in rows.collect()}
+
+
+def test_without_a_movie_id_one_run_refreshes_every_stored_answer(spark: SparkSession, lake: tuple[Path, dict]) -> None:
+    root, resources = lake
+    assert ask(resources, 5, k=4).success and ask(resources, 6, k=6).success
+    before = stored(spark, root)
+    table = str(root / "delta" / "similar_movies")
+    version = spark.sql(f"DESCRIBE HISTORY delta.`{table}`").first().version
+    result = dg.materialize(ASSETS, resources=resources, selection=["similar_movies"])
+    assert result.success
+    assert result.asset_materializations_for_node("similar_movies")[0].metadata["answers"].value == len(before)
+    assert stored(spark, root) == before and before[5] == 4 and before[6] == 6
+    assert spark.sql(f"DESCRIBE HISTORY delta.`{table}`").first().version == version + 1  # one commit
+
+
+def test_without_a_movie_id_and_no_stored_answers_nothing_is_written(tmp_path: Path, lake: tuple[Path, dict]) -> None:
+    root, _ = lake
+    fresh = build_resources(str(tmp_path), **TEST_SPARK)
+    for name in ("als_item_factors", "movies_bronze", "movie_mean_count_silver"):
+        shutil.copytree(root / "delta" / name, tmp_path / "delta" / name)
+    result = dg.materialize(ASSETS, resources=fresh, selection=["similar_movies"])
+    assert result.success
+    assert result.asset_materializations_for_node("similar_movies")[0].metadata["answers"].value == 0
+    assert not (tmp_path / "delta" / "similar_movies").exists()

@@ -1,0 +1,207 @@
+"""How good are the answers? Held-out likes, the neighbours of a user's own liked movies, and two baselines.
+
+On a seeded split of the current ratings, a share of the users who liked enough movies (rating >= LIKE) have
+some of their likes held out. Each test user's most-rated liked training movies are the queries; a query's ten
+neighbours hit when one of them is a held-out like of that user. Hit rate@10 and NDCG@10 (Spark ML's
+RankingEvaluator) are reported for the factors (fitted on the training part with the configuration that
+answers, under the same candidate rule) next to popularity and item-kNN baselines on the same split.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from pyspark.ml.evaluation import RankingEvaluator
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql.types import ArrayType, DoubleType, IntegerType, StructField, StructType
+
+from movie_assets import als
+from movie_assets import schemas as S
+from movie_assets.frames import local_frame
+from movie_assets.neighbors import load_index
+from movie_assets.similarity import FactorIndex
+
+LIKE = 4.0
+K = 10
+QUERY, NEIGHBOURS, HELD_OUT, HIT = "query_movie_id", "neighbours", "held_out", "hit"
+Ranker = Callable[[np.ndarray, int], dict[int, list[int]]]  # query movie ids, k -> k neighbours each
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    test_user_share: float = 0.3
+    held_out_likes: int = 5
+    min_likes: int = 10
+    queries_per_user: int = 3
+    max_test_users: int = 2000
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class Split:
+    train: DataFrame  # (userId, movieId, rating)
+    queries: list[tuple[int, int]]  # (userId, query movieId)
+    held_out: dict[int, list[int]]  # userId -> held-out liked movieIds
+
+
+def _hash(*cols: str, seed: int) -> F.Column:
+    return F.xxhash64(*[F.col(c) for c in cols], F.lit(seed))
+
+
+def split(ratings: DataFrame, config: SplitConfig) -> Split:
+    """Deterministic: users and held-out likes are chosen by hashes of their ids and the seed, not by order."""
+    rows = ratings.select(S.USER_ID, S.MOVIE_ID, S.RATING)
+    likes = rows.where(F.col(S.RATING) >= LIKE)
+    per_user = likes.groupBy(S.USER_ID).count().where(F.col("count") >= config.min_likes)
+    share = (F.abs(_hash(S.USER_ID, seed=config.seed)) % 1_000_000) / 1_000_000
+    test_users = (
+        per_user.where(share < config.test_user_share)
+        .withColumn("_h", _hash(S.USER_ID, seed=config.seed + 1))
+        .orderBy("_h", S.USER_ID)
+        .limit(config.max_test_users)
+        .select(S.USER_ID)
+    )
+    order = Window.partitionBy(S.USER_ID).orderBy(_hash(S.USER_ID, S.MOVIE_ID, seed=config.seed), S.MOVIE_ID)
+    held = (
+        likes.join(test_users, S.USER_ID)
+        .withColumn("_n", F.row_number().over(order))
+        .where(F.col("_n") <= config.held_out_likes)
+        .select(S.USER_ID, S.MOVIE_ID)
+        .collect()
+    )
+    held_out: dict[int, list[int]] = {}
+    for r in held:
+        held_out.setdefault(r[S.USER_ID], []).append(r[S.MOVIE_ID])
+    spark = ratings.sparkSession
+    held_frame = local_frame(spark, [{S.USER_ID: u, S.MOVIE_ID: m} for u, ms in held_out.items() for m in ms], _PAIRS)
+    train = rows.join(held_frame, [S.USER_ID, S.MOVIE_ID], "left_anti")
+    popularity = train.groupBy(S.MOVIE_ID).agg(F.count("*").alias("_n"))
+    by_popularity = Window.partitionBy(S.USER_ID).orderBy(F.desc("_n"), S.MOVIE_ID)
+    queries = (
+        train.where(F.col(S.RATING) >= LIKE)
+        .join(held_frame.select(S.USER_ID).distinct(), S.USER_ID)
+        .join(popularity, S.MOVIE_ID)
+        .withColumn("_q", F.row_number().over(by_popularity))
+        .where(F.col("_q") <= config.queries_per_user)
+        .select(S.USER_ID, S.MOVIE_ID)
+        .orderBy(S.USER_ID, S.MOVIE_ID)
+        .collect()
+    )
+    return Split(train, [(r[S.USER_ID], r[S.MOVIE_ID]) for r in queries], held_out)
+
+
+_PAIRS = StructType([StructField(S.USER_ID, IntegerType()), StructField(S.MOVIE_ID, IntegerType())])
+_SCORED = StructType(
+    [
+        StructField(S.USER_ID, IntegerType()),
+        StructField(QUERY, IntegerType()),
+        StructField(NEIGHBOURS, ArrayType(DoubleType())),
+        StructField(HELD_OUT, ArrayType(DoubleType())),
+    ]
+)
+
+
+def score(spark: SparkSession, data: Split, ranker: Ranker, k: int = K) -> dict[str, float]:
+    """Hit rate@k and NDCG@k (RankingEvaluator) of `ranker`'s neighbours over the split's queries."""
+    found = ranker(np.array(sorted({q for _, q in data.queries}), dtype=np.int64), k)
+    rows = [
+        {
+            S.USER_ID: user,
+            QUERY: query,
+            NEIGHBOURS: [float(m) for m in found.get(query, [])[:k]],
+            HELD_OUT: [float(m) for m in data.held_out[user]],
+        }
+        for user, query in data.queries
+    ]
+    if not rows:  # no user liked enough movies to be tested
+        return {"hit_rate": 0.0, "ndcg": 0.0, "queries": 0}
+    scored = local_frame(spark, rows, _SCORED)
+    hit_rate = scored.select(F.avg(F.arrays_overlap(NEIGHBOURS, HELD_OUT).cast("double"))).first()[0] or 0.0
+    ndcg = RankingEvaluator(predictionCol=NEIGHBOURS, labelCol=HELD_OUT, metricName="ndcgAtK", k=k).evaluate(scored)
+    return {"hit_rate": float(hit_rate), "ndcg": float(ndcg), "queries": len(rows)}
+
+
+@dataclass(frozen=True)
+class Interactions:
+    """The training pairs as index arrays, for the numpy baselines (small data: driver memory)."""
+
+    movie_ids: np.ndarray  # ascending; position = item index
+    item_users: list[np.ndarray]
+    user_items: list[np.ndarray]
+
+    @classmethod
+    def of(cls, train: DataFrame) -> "Interactions":
+        table = train.select(S.USER_ID, S.MOVIE_ID).toArrow()
+        users = table.column(S.USER_ID).to_numpy()
+        movies = table.column(S.MOVIE_ID).to_numpy()
+        movie_ids, items = np.unique(movies, return_inverse=True)
+        _, user_index = np.unique(users, return_inverse=True)
+        n_users = int(user_index.max()) + 1 if users.size else 0
+        return cls(movie_ids, _groups(items, user_index, len(movie_ids)), _groups(user_index, items, n_users))
+
+    def counts(self) -> np.ndarray:
+        return np.array([len(u) for u in self.item_users])
+
+
+def _groups(keys: np.ndarray, values: np.ndarray, n: int) -> list[np.ndarray]:
+    order = np.argsort(keys, kind="stable")
+    bounds = np.searchsorted(keys[order], np.arange(n + 1))
+    return [values[order[bounds[i] : bounds[i + 1]]] for i in range(n)]
+
+
+def _top(scores: np.ndarray, ids: np.ndarray, k: int) -> list[int]:
+    """The k best-scoring ids, ties by id (ids ascending, so a stable sort of -score keeps them)."""
+    order = np.argsort(-scores, kind="stable")[:k]
+    return [int(ids[i]) for i in order if np.isfinite(scores[i])]
+
+
+def popularity_ranker(data: Interactions) -> Ranker:
+    """The most-rated training movies, the same list for every query (but the query itself)."""
+    counts = data.counts().astype(np.float64)
+
+    def rank(queries: np.ndarray, k: int) -> dict[int, list[int]]:
+        best = _top(counts, data.movie_ids, k + 1)
+        return {int(q): [m for m in best if m != q][:k] for q in queries}
+
+    return rank
+
+
+def item_knn_ranker(data: Interactions) -> Ranker:
+    """Cosine of the binary "who rated it" vectors: co-raters / sqrt(raters of each)."""
+    counts = data.counts().astype(np.float64)
+
+    def rank(queries: np.ndarray, k: int) -> dict[int, list[int]]:
+        out = {}
+        for q in queries:
+            i = int(np.searchsorted(data.movie_ids, q))
+            if i >= len(data.movie_ids) or data.movie_ids[i] != q:
+                out[int(q)] = []
+                continue
+            users = data.item_users[i]
+            co = np.bincount(np.concatenate([data.user_items[u] for u in users]), minlength=len(counts))
+            cosine = co / np.sqrt(counts[i] * np.maximum(counts, 1))
+            cosine[i] = -np.inf
+            cosine[co == 0] = -np.inf
+            out[int(q)] = _top(cosine, data.movie_ids, k)
+        return out
+
+    return rank
+
+
+def factors_ranker(index: FactorIndex) -> Ranker:
+    """Cosine neighbours of item factors, by the same index (and candidate rule) the answers use."""
+
+    def rank(queries: np.ndarray, k: int) -> dict[int, list[int]]:
+        return {
+            int(q): [m for m, _ in index.most_similar(int(q), k)] if index.position(int(q)) is not None else []
+            for q in queries
+        }
+
+    return rank
+
+
+def fitted_index(train: DataFrame, params: als.AlsParams, min_ratings: int) -> FactorIndex:
+    """ALS fitted on the training part, as the index the answers would use."""
+    model = als.fit(train, params)
+    return load_index(als.item_factors(model, train), min_ratings)

@@ -1,0 +1,158 @@
+"""How good the answers are: the factors' neighbours against held-out likes, next to simple baselines."""
+
+import os
+from multiprocessing.pool import ThreadPool
+
+import dagster as dg
+from pydantic import Field
+from pyspark.ml.tuning import ParamGridBuilder
+from pyspark.sql import DataFrame
+
+from movie_assets import als
+from movie_assets import answer_quality as Q
+from movie_assets.assets.ml import ML, prepare
+from movie_assets.delta_tables import markdown_table
+from movie_assets.neighbors import load_index
+from movie_assets.progress import spark_progress
+from movie_assets.resources.als_models import AlsConfig, AlsModels
+from movie_assets.resources.lakehouse import Lakehouse
+from movie_assets.resources.spark import DeltaSparkResource
+
+COLUMNS = ["method", "hit_rate@10", "ndcg@10", "queries"]
+
+
+class SplitSettings(dg.Config):
+    """The held-out split: which users are tested, how many likes are held out, how many queries each."""
+
+    test_user_share: float = Field(default=0.3, gt=0, le=1, description="share of eligible users tested")
+    held_out_likes: int = Field(default=5, ge=1, le=100, description="likes (rating >= 4) held out per test user")
+    min_likes: int = Field(default=10, ge=2, description="users with fewer likes are not tested")
+    queries_per_user: int = Field(default=3, ge=1, le=50, description="a user's most-rated liked movies asked")
+    max_test_users: int = Field(default=2000, ge=1, description="bounds the cost on large data")
+    seed: int = Field(default=42, description="the same seed and data give the same figures")
+
+    def split(self) -> Q.SplitConfig:
+        return Q.SplitConfig(**{f: getattr(self, f) for f in Q.SplitConfig.__dataclass_fields__})
+
+
+def _row(method: str, scores: dict[str, float]) -> dict[str, object]:
+    return {
+        "method": method,
+        "hit_rate@10": scores["hit_rate"],
+        "ndcg@10": scores["ndcg"],
+        "queries": scores["queries"],
+    }
+
+
+def _factors_scores(spark: object, data: Q.Split, config: AlsConfig) -> dict[str, float]:
+    index = Q.fitted_index(data.train, config.params(), config.min_ratings)
+    return Q.score(spark, data, Q.factors_ranker(index))
+
+
+class SimilarityEvaluationConfig(SplitSettings):
+    compare_rating_model: bool = Field(
+        default=True, description="also score the rating model's factors (the original's answers): one more ALS fit"
+    )
+
+
+@dg.asset(**ML)
+def similarity_evaluation(
+    context: dg.AssetExecutionContext,
+    config: SimilarityEvaluationConfig,
+    ratings_silver: DataFrame,
+    als_models: AlsModels,
+    pyspark: DeltaSparkResource,
+    lakehouse: Lakehouse,
+) -> dg.MaterializeResult:
+    """Hit rate@10 and NDCG@10 of the answers' factors on held-out likes, next to popularity and item-kNN."""
+    prepare(pyspark, lakehouse)
+    spark = pyspark.spark_session
+    with spark_progress(context.log, pyspark.spark_context, "answer evaluation"):
+        data = Q.split(ratings_silver, config.split())
+        data.train.persist()
+        interactions = Q.Interactions.of(data.train)
+        answers = _factors_scores(spark, data, als_models.answer)
+        rows = [
+            _row(f"answers ({als_models.answers_from} ALS)", answers),
+            _row("popularity", Q.score(spark, data, Q.popularity_ranker(interactions))),
+            _row("item-kNN cosine", Q.score(spark, data, Q.item_knn_ranker(interactions))),
+        ]
+        if config.compare_rating_model and als_models.answers_from != "rating":
+            rows.append(_row("rating model (original's explicit ALS)", _factors_scores(spark, data, als_models.rating)))
+        data.train.unpersist()
+    slug = {"popularity": "popularity", "item-kNN cosine": "item_knn"}
+    metadata: dict[str, object] = {
+        "hit_rate_at_10": dg.MetadataValue.float(answers["hit_rate"]),
+        "ndcg_at_10": dg.MetadataValue.float(answers["ndcg"]),
+        "test_users": len(data.held_out),
+        "queries": answers["queries"],
+        "parameters": dg.MetadataValue.json(als_models.answer.model_dump()),
+        "split": dg.MetadataValue.json(config.model_dump()),
+        "quality": dg.MetadataValue.md(markdown_table(rows, COLUMNS)),
+    }
+    for row in rows[1:3]:
+        metadata[f"{slug[row['method']]}_hit_rate_at_10"] = dg.MetadataValue.float(row["hit_rate@10"])
+    context.log.info("answer evaluation:\n" + metadata["quality"].value)
+    return dg.MaterializeResult(metadata=metadata)
+
+
+class TuningConfig(SplitSettings):
+    ranks: list[int] = Field(default=[16, 32, 64], description="ALS ranks to try")
+    reg_params: list[float] = Field(default=[0.01, 0.1], description="regularization values to try")
+    alphas: list[float] = Field(default=[0.3, 1.0, 3.0], description="implicit confidence scales to try")
+    max_iters: list[int] = Field(default=[10], description="iteration counts to try")
+    parallelism: int = Field(
+        default=max(1, (os.cpu_count() or 2) // 4), ge=1, description="models fitted at once (Spark's fitMultiple)"
+    )
+
+
+@dg.asset(**ML)
+def similarity_tuning(
+    context: dg.AssetExecutionContext,
+    config: TuningConfig,
+    ratings_silver: DataFrame,
+    als_models: AlsModels,
+    pyspark: DeltaSparkResource,
+    lakehouse: Lakehouse,
+) -> dg.MaterializeResult:
+    """A grid (ParamGridBuilder) of implicit ALS settings, scored by the answer evaluation; changes no default."""
+    prepare(pyspark, lakehouse)
+    spark, base = pyspark.spark_session, als_models.implicit
+    data = Q.split(ratings_silver, config.split())
+    train = data.train.persist()
+    estimator = als.estimator(base.params(), pyspark.spark_context.defaultParallelism)
+    grid = (
+        ParamGridBuilder()
+        .addGrid(estimator.rank, config.ranks)
+        .addGrid(estimator.regParam, config.reg_params)
+        .addGrid(estimator.alpha, config.alphas)
+        .addGrid(estimator.maxIter, config.max_iters)
+        .build()
+    )
+    fitted = estimator.fitMultiple(train, grid)  # thread-safe, as TrainValidationSplit consumes it
+
+    def fit_and_score(_: int) -> dict[str, object]:
+        i, model = next(fitted)
+        index = load_index(als.item_factors(model, train), base.min_ratings)
+        scores = Q.score(spark, data, Q.factors_ranker(index))
+        point = {p.name: v for p, v in grid[i].items()}
+        context.log.info(f"{point}: hit rate@10 {scores['hit_rate']:.4f}")
+        return {**point, "hit_rate@10": scores["hit_rate"], "ndcg@10": scores["ndcg"]}
+
+    with (
+        spark_progress(context.log, pyspark.spark_context, f"tuning {len(grid)} ALS settings"),
+        ThreadPool(config.parallelism) as pool,
+    ):
+        rows = list(pool.imap_unordered(fit_and_score, range(len(grid))))
+    train.unpersist()
+    rows.sort(key=lambda r: (-r["hit_rate@10"], -r["ndcg@10"]))
+    best = rows[0]
+    columns = ["rank", "regParam", "alpha", "maxIter", "hit_rate@10", "ndcg@10"]
+    return dg.MaterializeResult(
+        metadata={
+            "best_hit_rate_at_10": dg.MetadataValue.float(best["hit_rate@10"]),
+            "best": dg.MetadataValue.json(best),
+            "current_defaults": dg.MetadataValue.json(base.model_dump()),
+            "grid": dg.MetadataValue.md(markdown_table(rows, columns)),
+        }
+    )

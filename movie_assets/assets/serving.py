@@ -1,0 +1,112 @@
+"""Serving: the movies most like a chosen one, asked by run config, and every movie's neighbours for lookups.
+
+Both rank the same factors under the same candidate rule (`als_models.answer.min_ratings`), so an answer
+looked up in `movie_neighbors` equals the one `similar_movies` computes.
+"""
+
+import time
+
+import dagster as dg
+from pydantic import Field
+from pyspark.sql import DataFrame
+
+from movie_assets import keys
+from movie_assets import schemas as S
+from movie_assets.assets.ml import ML
+from movie_assets.automation import REFRESH
+from movie_assets.delta_tables import markdown_table
+from movie_assets.neighbors import SimilarMoviesError, answer_movies, load_index, neighbors_frame, stored_answers
+from movie_assets.resources.als_models import AlsModels
+from movie_assets.resources.delta_io_manager import PREVIEW_ROWS_KEY
+from movie_assets.resources.lakehouse import Lakehouse
+from movie_assets.resources.spark import DeltaSparkResource
+
+MAX_ID = 2**31 - 1  # movieId is a 32-bit int
+MAX_K = 1000
+ANSWER_COLUMNS = [S.RANK, S.SIMILAR_MOVIE_ID, S.TITLE, S.GENRES, S.SIMILARITY, S.COUNT, S.MEAN]
+
+
+class SimilarMoviesConfig(dg.Config):
+    """Which movie to find neighbours for, and how many; without a movie id, every stored answer is refreshed."""
+
+    movie_id: int | None = Field(
+        default=None, description="a movieId from movies.csv, e.g. 1 (Toy Story); empty: re-answer every stored id"
+    )
+    k: int = Field(default=10, description=f"how many similar movies (1..{MAX_K})")
+
+
+def check_config(config: SimilarMoviesConfig) -> None:
+    """One sentence naming the bad value and what to do, before any Spark work."""
+    if config.movie_id is not None and not 1 <= config.movie_id <= MAX_ID:
+        raise dg.Failure(f"movie_id {config.movie_id} is not a movie id: pick a movieId from movies.csv (1..{MAX_ID}).")
+    if not 1 <= config.k <= MAX_K:
+        raise dg.Failure(f"k {config.k} is out of range: choose 1..{MAX_K}.")
+
+
+@dg.asset(**ML, automation_condition=REFRESH)
+def similar_movies(
+    context: dg.AssetExecutionContext,
+    config: SimilarMoviesConfig,
+    als_item_factors: DataFrame,
+    movies_bronze: DataFrame,
+    movie_mean_count_silver: DataFrame,
+    als_models: AlsModels,
+    pyspark: DeltaSparkResource,
+    lakehouse: Lakehouse,
+) -> dg.MaterializeResult:
+    """The k movies most like `movie_id` by cosine of the factors; without one, every stored answer again."""
+    check_config(config)
+    spark, path = pyspark.spark_session, lakehouse.table_path(keys.SIMILAR_MOVIES)
+    asked = {config.movie_id: config.k} if config.movie_id is not None else stored_answers(spark, path)
+    if not asked:
+        context.log.info("no movie_id given and no stored answers to refresh: nothing to do")
+        return dg.MaterializeResult(metadata={"answers": 0})
+    index = load_index(als_item_factors, als_models.answer.min_ratings)
+    try:
+        result = answer_movies(spark, path, index, movies_bronze, movie_mean_count_silver, asked, config.movie_id)
+    except SimilarMoviesError as err:
+        raise dg.Failure(str(err)) from None
+    for skipped in result.skipped:
+        context.log.warning(skipped)
+    metadata: dict[str, object] = {"answers": len(result.answers), "answers_from": als_models.answers_from}
+    if config.movie_id is not None:
+        [(title, rows)] = result.answers.values()
+        table = markdown_table(rows, ANSWER_COLUMNS)
+        context.log.info(f"movies most like {config.movie_id} ({title}):\n{table}")
+        metadata |= {"movie_id": config.movie_id, "movie_title": title, "k": config.k}
+        metadata["similar_movies"] = dg.MetadataValue.md(table)
+    else:
+        shown = sorted(result.answers)[:50]
+        metadata["movie_ids"] = dg.MetadataValue.md(", ".join(map(str, shown)) + (" …" if len(asked) > 50 else ""))
+    return dg.MaterializeResult(metadata=metadata)
+
+
+class MovieNeighborsConfig(dg.Config):
+    """How many neighbours to store for every movie."""
+
+    k: int = Field(default=50, ge=1, le=MAX_K, description=f"neighbours per movie (1..{MAX_K})")
+
+
+@dg.asset(**ML, automation_condition=REFRESH, metadata={PREVIEW_ROWS_KEY: 10})
+def movie_neighbors(
+    context: dg.AssetExecutionContext,
+    config: MovieNeighborsConfig,
+    als_item_factors: DataFrame,
+    als_models: AlsModels,
+    pyspark: DeltaSparkResource,
+) -> DataFrame:
+    """The k nearest neighbours of every movie by cosine similarity of the factors, so an answer is a lookup."""
+    index = load_index(als_item_factors, als_models.answer.min_ratings)
+    started = time.perf_counter()
+    neighbors = neighbors_frame(pyspark.spark_session, index, config.k)
+    seconds = time.perf_counter() - started
+    context.log.info(f"top-{config.k} neighbours of {len(index.ids):,} movies computed in {seconds:.1f} s")
+    context.add_output_metadata({"k": config.k, "movies": len(index.ids), "compute_seconds": round(seconds, 2)})
+    return neighbors
+
+
+similar_movies_job = dg.define_asset_job(
+    "similar_movies_job",
+    selection=[keys.SIMILAR_MOVIES],
+    description="Answer one question: the movies most like `movie_id` (factors must already exist).",
+)

@@ -1,0 +1,58 @@
+"""The ALS configurations, each defined once: the factors that answer, and the rating model that RMSE scores.
+
+`als_item_factors` and `similarity_evaluation` use `answer` (what `answers_from` names); `als_evaluation`
+uses `rating`, the original notebook's explicit model. Setting `answers_from: rating` makes the answers come
+from the original's factors again.
+"""
+
+from typing import Literal
+
+import dagster as dg
+from pydantic import Field
+
+from movie_assets import als
+
+
+class AlsConfig(dg.Config):
+    """One Spark ML ALS configuration; the defaults are the original notebook's explicit model."""
+
+    rank: int = Field(default=10, ge=1, le=1000, description="latent factors per user and movie")
+    max_iter: int = Field(default=10, ge=1, le=1000, description="alternating iterations")
+    reg_param: float = Field(default=0.1, ge=0, description="L2 regularization")
+    implicit_prefs: bool = Field(default=False, description="fit preferences weighted by the ratings (implicit)")
+    alpha: float = Field(default=1.0, ge=0, description="confidence per rating point, with implicit_prefs")
+    nonnegative: bool = False
+    seed: int = Field(default=42, description="random seed: the same seed gives the same factors")
+    blocks: int = Field(default=0, ge=0, le=10_000, description="user and item blocks (0: the parallelism)")
+    min_ratings: int = Field(
+        default=1, ge=1, description="when these factors answer: movies with fewer ratings are never an answer"
+    )
+
+    def params(self) -> als.AlsParams:
+        return als.AlsParams(**self.model_dump(exclude={"min_ratings"}))
+
+
+class ImplicitAlsConfig(AlsConfig):
+    """The similarity model's defaults: implicit ALS, chosen by `similarity_evaluation` (see the README)."""
+
+    rank: int = Field(default=48, ge=1, le=1000, description="latent factors per user and movie")
+    reg_param: float = Field(default=0.1, ge=0, description="L2 regularization")
+    implicit_prefs: bool = Field(default=True, description="fit preferences weighted by the ratings (implicit)")
+    alpha: float = Field(default=1.0, ge=0, description="confidence per rating point, with implicit_prefs")
+    min_ratings: int = Field(
+        default=10, ge=1, description="when these factors answer: movies with fewer ratings are never an answer"
+    )
+
+
+class AlsModels(dg.ConfigurableResource):
+    """Which ALS configuration makes the factors that answer, and each configuration's settings."""
+
+    answers_from: Literal["implicit", "rating"] = Field(
+        default="implicit", description="'implicit': the tuned similarity model; 'rating': the original's model"
+    )
+    implicit: ImplicitAlsConfig = Field(default_factory=ImplicitAlsConfig, description="the similarity model")
+    rating: AlsConfig = Field(default_factory=AlsConfig, description="the original's explicit rating model")
+
+    @property
+    def answer(self) -> AlsConfig:
+        return self.implicit if self.answers_from == "implicit" else self.rating
