@@ -7,14 +7,29 @@ export MOVIE_ASSETS_DATA_DIR ?= data
 SCALE ?= small
 DAGSTER_HOME ?= $(abspath $(MOVIE_ASSETS_DATA_DIR))/dagster_home
 
-.PHONY: install java chromium home test demo dev app bench jars lint sample clean
+.PHONY: install java chromium home test test-fast demo dev app bench lint sample clean
+
+JARS := $(VENV)/delta-jars
+JARS_STAMP := $(JARS)/.resolved
 
 $(STAMP): setup.py pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-install: $(STAMP)
+# The Delta jars, once, into the virtualenv: Maven checks every checksum (-C), retries, and a lock keeps two
+# installs from writing the same folder. Every Spark session then uses these files; none resolves packages.
+$(JARS_STAMP): deploy/delta-jars.pom.xml | $(STAMP)
+	@command -v mvn >/dev/null || { echo "resolving the Delta jars needs Maven: install it (apt-get install maven) and run make install again."; exit 1; }
+	@mkdir -p $(JARS)
+	@flock $(JARS).lock sh -c 'for try in 1 2 3; do \
+	  mvn -B -q -C -Dstyle.color=never -f deploy/delta-jars.pom.xml dependency:copy-dependencies -DoutputDirectory=$(abspath $(JARS)) \
+	    -DincludeScope=runtime -DexcludeGroupIds=org.apache.spark,org.scala-lang && exit 0; \
+	  echo "Maven could not resolve the Delta jars (try $$try of 3)"; sleep 5; done; \
+	  echo "error: io.delta:delta-spark_4.2_2.13:4.4.0 could not be resolved into $(JARS) (see Maven'"'"'s message above): check the network or ~/.m2/settings.xml, then run make install again."; exit 1'
+	@touch $@
+
+install: $(STAMP) $(JARS_STAMP)
 
 java:
 	@java -version >/dev/null 2>&1 || { echo "Spark needs Java 17+ and 'java' is not on PATH: install OpenJDK 17 (apt-get install openjdk-17-jre-headless) or set JAVA_HOME."; exit 1; }
@@ -33,9 +48,12 @@ home:
 	mkdir -p $(DAGSTER_HOME)
 	test -f $(DAGSTER_HOME)/dagster.yaml || cp deploy/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
-test: install java chromium
-	$(BIN)/ruff check movie_assets movie_assets_tests benchmarks
+test: install java chromium lint
 	$(BIN)/pytest
+
+# Unit tests only (no real servers, no large tables): about a minute.
+test-fast: install java lint
+	$(BIN)/pytest -m "not e2e and not slow"
 
 demo: install java home
 	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/python -m movie_assets.demo
@@ -49,11 +67,6 @@ app: install
 
 bench: install java
 	$(BIN)/python -m benchmarks.run --scale $(SCALE)
-
-jars:
-	mvn -q -f deploy/delta-jars.pom.xml dependency:copy-dependencies -DoutputDirectory=$(abspath jars) \
-	  -DincludeScope=runtime -DexcludeGroupIds=org.apache.spark,org.scala-lang
-	@echo "export MOVIE_ASSETS_DELTA_JARS_DIR=$(abspath jars)"
 
 sample: install
 	$(BIN)/python -m movie_assets.sample_data

@@ -24,6 +24,7 @@ from pyspark.sql import SparkSession
 from streamlit.testing.v1 import AppTest
 
 from movie_assets.delta_tables import table_version
+from movie_assets_tests.test_definitions import DESIGN_LINEAGE
 from movie_assets.picker import graphql
 from movie_assets_tests.servers import answers, free_port
 
@@ -124,16 +125,14 @@ query ($runId: ID!) {
   }
 }
 """
-# The edges of design.md: each asset and exactly the assets it reads.
-DESIGN_EDGES = {
-    "ratings_bronze": {"ratings_csv"},
-    "movies_bronze": {"movies_csv"},
-    "user_mean_count_silver": {"ratings_bronze"},
-    "movie_mean_count_silver": {"ratings_bronze"},
-    "user_movie_title_rating": {"ratings_bronze", "movies_bronze"},
-    "als_item_factors": {"ratings_bronze"},
-    "similar_movies": {"als_item_factors", "movies_bronze"},
+SENSOR_TICKS_QUERY = """
+query ($name: String!) {
+  sensorOrError(sensorSelector: {repositoryName: "__repository__", repositoryLocationName: "movie_assets.definitions",
+                                 sensorName: $name}) {
+    ... on Sensor { sensorState { ticks(limit: 5) { timestamp status } } }
+  }
 }
+"""
 
 
 def run_details(port: int, run_id: str) -> tuple[dict, str]:
@@ -161,28 +160,38 @@ def client(server: tuple[Path, int, Path]) -> DagsterGraphQLClient:
     return DagsterGraphQLClient("127.0.0.1", port_number=port, timeout=60)
 
 
+def committed(root: Path, name: str) -> bool:
+    """Another process writes these tables: look at the files (this process's Delta log cache would not notice)."""
+    return any((root / "delta" / name / "_delta_log").glob("*.json"))
+
+
+@pytest.fixture(scope="module")
+def built(server: tuple[Path, int, Path], client: DagsterGraphQLClient) -> Path:
+    """The daemon, with no click, took the landed sample through bronze, silver, factors and neighbours."""
+    root, _, log = server
+    names = ("user_movie_title_rating", "als_item_factors", "movie_neighbors")
+    wait_for("bronze, silver, factors and neighbours", lambda: all(committed(root, n) for n in names), 900, log)
+    return root
+
+
+def sensor_ticks_after(port: int, sensor: str, since: float) -> int:
+    data = graphql(f"http://127.0.0.1:{port}", SENSOR_TICKS_QUERY, name=sensor)["sensorOrError"]
+    return sum(1 for t in data["sensorState"]["ticks"] if t["timestamp"] > since and t["status"] != "STARTED")
+
+
 def test_api_lineage_is_the_design(server: tuple[Path, int, Path], client: DagsterGraphQLClient) -> None:
     nodes = graphql(f"http://127.0.0.1:{server[1]}", LINEAGE_QUERY)["assetNodes"]
     upstream = {"/".join(n["assetKey"]["path"]): {"/".join(d["path"]) for d in n["dependencyKeys"]} for n in nodes}
-    assert {name: upstream[name] for name in DESIGN_EDGES} == DESIGN_EDGES
-    assert upstream["movie_neighbors"] == {"als_item_factors"}
+    assert upstream == DESIGN_LINEAGE
 
 
 def test_landing_to_factors_with_no_click(
-    server: tuple[Path, int, Path], client: DagsterGraphQLClient, spark: SparkSession
+    server: tuple[Path, int, Path], built: Path, client: DagsterGraphQLClient, spark: SparkSession
 ) -> None:
     root, port, log = server
     table = lambda name: str(root / "delta" / name)  # noqa: E731
     count = lambda name: spark.read.format("delta").load(table(name)).count()  # noqa: E731
-    # Another process writes these tables: look at the files (this process's Delta log cache would not notice).
-    committed = lambda name: any((root / "delta" / name / "_delta_log").glob("*.json"))  # noqa: E731
-    wait_for(
-        "bronze, silver and factors",
-        lambda: committed("user_movie_title_rating") and committed("als_item_factors"),
-        600,
-        log,
-    )
-    assert count("ratings_bronze") == count("user_movie_title_rating") == 100_836
+    assert count("ratings_bronze") == count("ratings_silver") == count("user_movie_title_rating") == 100_836
 
     run_id = client.submit_job_execution(
         "similar_movies_job", run_config={"ops": {"similar_movies": {"config": {"movie_id": 1, "k": 5}}}}
@@ -221,13 +230,14 @@ def test_landing_to_factors_with_no_click(
     os.replace(
         root / "landing" / "ratings_new.csv.copy", root / "landing" / "ratings_new.csv"
     )  # same content, new mtime
-    time.sleep(30)  # several sensor ticks
+    since = time.time()
+    wait_for("two sensor ticks", lambda: sensor_ticks_after(port, "landing_sensor", since) >= 2, 120, log)
     assert {n: table_version(spark, table(n)) for n in versions} == versions
     assert count("ratings_bronze") == 100_836 + len(NEW_RATINGS)
 
 
 def test_api_bad_movie_id_fails_with_the_asset_message(
-    server: tuple[Path, int, Path], client: DagsterGraphQLClient
+    server: tuple[Path, int, Path], built: Path, client: DagsterGraphQLClient
 ) -> None:
     _, port, log = server
     run_id = client.submit_job_execution(
@@ -240,7 +250,11 @@ def test_api_bad_movie_id_fails_with_the_asset_message(
 
 
 def test_app_launches_the_job_when_no_answer_is_stored(
-    server: tuple[Path, int, Path], client: DagsterGraphQLClient, spark: SparkSession, monkeypatch: pytest.MonkeyPatch
+    server: tuple[Path, int, Path],
+    built: Path,
+    client: DagsterGraphQLClient,
+    spark: SparkSession,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     root, port, _ = server
     monkeypatch.setenv("MOVIE_ASSETS_DATA_DIR", str(root))
@@ -309,8 +323,9 @@ def test_ui_asset_graph_and_launchpad(
     page.mouse.click(width - 400, height - 300, button="right")  # the graph's context menu
     page.get_by_role("menuitem", name="Expand all groups").click(timeout=30_000)
     page.reload()  # the expanded groups are remembered, and the graph is laid out again to fit
-    for name in DESIGN_EDGES:
+    for name in DESIGN_LINEAGE:
         page.get_by_text(name, exact=True).first.wait_for(timeout=60_000)
+        assert page.get_by_text(name, exact=True).first.is_visible()
     for _ in range(2):
         page.mouse.click(width - 28, height - 148)  # the zoom-out button, bottom right
         page.wait_for_timeout(400)
@@ -320,7 +335,9 @@ def test_ui_asset_graph_and_launchpad(
     page.goto(f"http://127.0.0.1:{port}/locations/movie_assets.definitions/jobs/similar_movies_job/playground")
     page.locator(".CodeMirror").first.wait_for(timeout=60_000)
     assert page.get_by_text("similar_movies_job").first.is_visible()
-    assert page.locator(".CodeMirror").get_by_text("similar_movies:").first.is_visible()
+    editor = page.locator(".CodeMirror").first.inner_text()
+    assert "similar_movies:" in editor and "movie_id" in editor, editor
+    assert "spark.jars" not in editor and "/root/" not in editor  # no machine-specific resource values
     page.screenshot(path=screenshots / "launchpad.png")
     page.close()
     assert (screenshots / "lineage.png").stat().st_size > 10_000
@@ -344,6 +361,9 @@ def test_app_in_the_browser(server: tuple[Path, int, Path], browser: object, scr
         search.press("Enter")
         page.get_by_text("Most like Toy Story (1995)").wait_for(timeout=60_000)
         page.get_by_text("From the movie_neighbors table").wait_for(timeout=30_000)
+        table = page.locator("[data-testid='stDataFrame']").first
+        table.wait_for(timeout=30_000)
+        assert table.is_visible()
         page.wait_for_timeout(1000)
         page.screenshot(path=screenshots / "movie_picker.png")
         page.close()

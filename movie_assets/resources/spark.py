@@ -7,16 +7,15 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from dagster_pyspark import LazyPySparkResource
+from dagster_pyspark.resources import spark_session_from_config
 from delta.pip_utils import configure_spark_with_delta_pip
-from pydantic import PrivateAttr
-from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pydantic import Field
+from pyspark.sql import SparkSession
 
 MASTER_ENV = "MOVIE_ASSETS_SPARK_MASTER"
 DRIVER_MEMORY_ENV = "MOVIE_ASSETS_SPARK_DRIVER_MEMORY"
@@ -26,7 +25,6 @@ CONF_ENV = "MOVIE_ASSETS_SPARK_CONF"
 SHUFFLE_PARTITIONS_ENV = "MOVIE_ASSETS_SPARK_SHUFFLE_PARTITIONS"
 UI_ENV = "MOVIE_ASSETS_SPARK_UI"
 JARS_DIR_ENV = "MOVIE_ASSETS_DELTA_JARS_DIR"
-JARS_CACHE_ENV = "MOVIE_ASSETS_CACHE_DIR"
 MIN_JAVA = 17
 LOG4J2 = Path(__file__).with_name("log4j2.properties")
 LOOPBACK = "127.0.0.1"
@@ -37,39 +35,22 @@ def delta_packages() -> str:
     return configure_spark_with_delta_pip(SparkSession.Builder())._options["spark.jars.packages"]
 
 
-def jars_cache() -> Path:
-    """Where the local paths of the resolved Delta jars are remembered, per Maven coordinate."""
-    folder = Path(os.environ.get(JARS_CACHE_ENV, "~/.cache/movie_assets")).expanduser()
-    return folder / (delta_packages().replace(":", "_") + ".jars")
+def jars_dir() -> Path:
+    """Where `make install` put the Delta jars (inside the virtualenv), or MOVIE_ASSETS_DELTA_JARS_DIR."""
+    return Path(os.environ.get(JARS_DIR_ENV) or Path(sys.prefix) / "delta-jars").expanduser()
 
 
 def delta_jars_config() -> dict[str, str]:
-    """The Delta jars for the session: a folder of jars if given, the jars resolved before, else Maven.
-
-    Spark resolves `spark.jars.packages` through Ivy at every start (about 3 s, and it needs the registry
-    reachable). Once resolved, the jar paths are remembered and handed to Spark directly.
-    """
-    folder = os.environ.get(JARS_DIR_ENV)
-    if folder:
-        jars = sorted(str(p) for p in Path(folder).glob("*.jar"))
-        if not jars:
-            raise ValueError(f"{JARS_DIR_ENV}={folder} holds no .jar files: resolve the Delta jars into it first.")
-        return {"spark.jars": ",".join(jars)}
-    cache = jars_cache()
-    if cache.exists():
-        jars = cache.read_text().split()
-        if jars and all(os.path.exists(j.removeprefix("file:")) for j in jars):
-            return {"spark.jars": ",".join(jars)}
-    return {"spark.jars.packages": delta_packages()}
-
-
-def remember_jars(session: SparkSession) -> None:
-    """After Ivy resolved the packages, remember the local jars for the next session."""
-    jars = [j for j in session.sparkContext.getConf().get("spark.jars", "").split(",") if j]
-    if jars:
-        cache = jars_cache()
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_text("\n".join(jars) + "\n")
+    """The Delta jars as local files: resolved once at install, so no session resolves packages at start."""
+    folder = jars_dir()
+    group, artifact, version = delta_packages().split(":")
+    main = folder / f"{artifact}-{version}.jar"
+    if not main.is_file():
+        raise dg.Failure(
+            f"the Delta jar {main.name} is not in {folder}: run `make install` (it resolves {group}:{artifact}:"
+            f"{version} with Maven), or set {JARS_DIR_ENV} to a folder that holds it."
+        )
+    return {"spark.jars": ",".join(sorted(str(p) for p in folder.glob("*.jar")))}
 
 
 def default_shuffle_partitions() -> int:
@@ -171,34 +152,31 @@ def ensure_java() -> None:
 class DeltaSparkResource(LazyPySparkResource):
     """dagster-pyspark's lazy session, checked for Java first, with Delta Lake on and logs kept quiet.
 
-    It also keeps DataFrames that several steps of a run reuse, persisted once (see `cached`).
+    Its settings come from `spark_config()` (the environment) when the session starts; the fields here only
+    override them, so that the Launchpad shows no machine-specific values.
     """
 
-    _cache: dict[Hashable, DataFrame] = PrivateAttr(default_factory=dict)
+    spark_config: dict[str, Any] = Field(default_factory=dict, description="Spark settings over the project's")
+    master: str | None = Field(default=None, description=f"Spark master (default: {MASTER_ENV} or local[*])")
+    driver_memory: str | None = Field(default=None, description=f"driver memory (default: {DRIVER_MEMORY_ENV} or 4g)")
+    shuffle_partitions: int | None = Field(default=None, description="shuffle partitions (default: 2 per core)")
 
-    def cached(self, key: Hashable, build: Callable[[], DataFrame]) -> DataFrame:
-        """`build()` persisted once per run under `key` (include a table version in it), then reused."""
-        if key not in self._cache:
-            self._cache[key] = build().persist(StorageLevel.MEMORY_AND_DISK)
-        return self._cache[key]
-
-    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        for frame in self._cache.values():
-            frame.unpersist()
-        self._cache.clear()
+    def session_config(self) -> dict[str, Any]:
+        return spark_config(self.master, self.driver_memory, self.shuffle_partitions, extra=self.spark_config)
 
     def _init_session(self) -> None:
         if self._spark_session is None:
             ensure_java()
+            conf = self.session_config()
             # Python workers (if a step ever needs them) run the driver's interpreter, with its packages.
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-            if self.spark_config.get("spark.driver.bindAddress") == LOOPBACK:
+            if conf.get("spark.driver.bindAddress") == LOOPBACK:
                 os.environ.setdefault("SPARK_LOCAL_IP", LOOPBACK)  # and Spark need not warn about the hostname
-            super()._init_session()
+            self._spark_session = spark_session_from_config(conf)
             self._spark_session.sparkContext.setLogLevel("WARN")
-            if "spark.jars.packages" in self.spark_config:
-                remember_jars(self._spark_session)
 
 
-def delta_spark_resource(**overrides: Any) -> DeltaSparkResource:
-    return DeltaSparkResource(spark_config=spark_config(**overrides))
+def delta_spark_resource(
+    master: str | None = None, driver_memory: str | None = None, shuffle_partitions: int | None = None
+) -> DeltaSparkResource:
+    return DeltaSparkResource(master=master, driver_memory=driver_memory, shuffle_partitions=shuffle_partitions)

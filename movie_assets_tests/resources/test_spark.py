@@ -5,7 +5,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from movie_assets.resources.spark import delta_packages, ensure_java, jars_cache, spark_config
+from movie_assets.resources.spark import delta_packages, ensure_java, jars_dir, spark_config
 
 
 def test_delta_jars_as_the_pip_helper_names_them() -> None:
@@ -70,23 +70,27 @@ def test_no_java_gets_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         ensure_java()
 
 
-def test_jars_from_maven_then_from_the_remembered_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_jars_installed_with_the_project_are_the_sessions(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MOVIE_ASSETS_DELTA_JARS_DIR", raising=False)
-    monkeypatch.setenv("MOVIE_ASSETS_CACHE_DIR", str(tmp_path / "cache"))
-    assert spark_config()["spark.jars.packages"] == delta_packages()
-    jar = tmp_path / "delta-spark.jar"
-    jar.write_bytes(b"")
-    jars_cache().parent.mkdir(parents=True)
-    jars_cache().write_text(f"file://{jar}\n")
-    assert spark_config()["spark.jars"] == f"file://{jar}" and "spark.jars.packages" not in spark_config()
-    jar.unlink()  # a cleaned cache: back to Maven
-    assert spark_config()["spark.jars.packages"] == delta_packages()
+    jars = spark_config()["spark.jars"].split(",")
+    assert all(j.startswith(str(jars_dir())) for j in jars)
+    assert str(jars_dir() / "delta-spark_4.2_2.13-4.4.0.jar") in jars
+    assert "spark.jars.packages" not in spark_config()  # no session resolves packages
 
 
-def test_jars_from_a_local_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_jars_say_what_to_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MOVIE_ASSETS_DELTA_JARS_DIR", str(tmp_path))
-    with pytest.raises(ValueError, match=r"holds no \.jar files"):
+    with pytest.raises(
+        dg.Failure, match=r"^the Delta jar delta-spark_4.2_2.13-4.4.0.jar is not in .*: run `make install`"
+    ):
         spark_config()
-    (tmp_path / "b.jar").write_bytes(b"")
+    (tmp_path / "delta-spark_4.2_2.13-4.4.0.jar").write_bytes(b"")
     (tmp_path / "a.jar").write_bytes(b"")
-    assert spark_config()["spark.jars"] == f"{tmp_path}/a.jar,{tmp_path}/b.jar"
+    assert spark_config()["spark.jars"] == f"{tmp_path}/a.jar,{tmp_path}/delta-spark_4.2_2.13-4.4.0.jar"
+
+
+def test_launchpad_config_is_free_of_machine_values() -> None:
+    from movie_assets.definitions import defs
+
+    pyspark = defs.resources["pyspark"]
+    assert pyspark.spark_config == {} and pyspark.master is None  # the session's settings come at start
