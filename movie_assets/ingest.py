@@ -3,8 +3,13 @@
 Every line of every file is accounted for: it is the header, blank, kept, or quarantined with a reason.
 """
 
+import codecs
+import hashlib
+import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import reduce
 from pathlib import Path
 
 from pyspark import StorageLevel
@@ -19,6 +24,7 @@ LINE_KIND = "line_kind"
 HEADER, BLANK, KEPT, QUARANTINED = "header", "blank", "kept", "quarantined"
 _CORRUPT = "_corrupt_record"
 _BOM = "\ufeff"
+MAX_VALUE_IN_REASON = 100  # a reason quotes at most this much of the bad value; the raw line is kept whole
 CSV_OPTIONS = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": _CORRUPT, "quote": '"', "escape": '"'}
 
 
@@ -66,10 +72,49 @@ def landing_files(landing: str, source: Source) -> list[str]:
     files = list_landing(folder, source)
     if not files:
         raise LandingError(f"no {source.pattern} files in {folder}: {hint}.")
-    for path in files:
-        if "'" in Path(path).name or "\\" in Path(path).name:
-            raise LandingError(f"{path}: quotes and backslashes are not allowed in landing file names; rename it.")
     return files
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    """A landing file as bronze sees it: its content's SHA-256, and why it is refused, if it is."""
+
+    path: str
+    name: str
+    sha256: str
+    size: int
+    refused: str | None = None
+
+
+def inspect(path: str) -> LandingFile:
+    """Hash the file and check that it is UTF-8 throughout (a BOM is allowed), in one pass over its bytes."""
+    name = Path(path).name
+    digest, decoder = hashlib.sha256(), codecs.getincrementaldecoder("utf-8-sig")()
+    refused, offset = None, 0
+    if any(unicodedata.category(c) == "Cc" for c in name) or "\\" in name:
+        refused = "its name has a control character or a backslash: rename the file"
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 22):
+            digest.update(chunk)
+            if refused is None:
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as err:
+                    refused = (
+                        f"not UTF-8 (byte 0x{chunk[err.start]:02x} at offset {offset + err.start:,}): save it as UTF-8"
+                    )
+            offset += len(chunk)
+    if refused is None:
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            refused = "not UTF-8 (it ends inside a character): save it as UTF-8"
+    return LandingFile(path, name, digest.hexdigest(), offset, refused)
+
+
+def literal_path(path: str) -> str:
+    """`path` with Hadoop's glob characters escaped, so that Spark reads exactly that file."""
+    return re.sub(r"([{}\[\]*?])", r"\\\1", path)
 
 
 def read_header(path: str) -> list[str]:
@@ -113,7 +158,9 @@ def _type_reasons(schema: StructType) -> list[tuple[Column, Column]]:
             reasons.append(
                 (
                     raw.isNotNull() & _typed(raw, field.dataType).isNull(),
-                    F.concat(F.lit(f"{field.name} is not {kind}: '"), raw, F.lit("'")),
+                    F.concat(
+                        F.lit(f"{field.name} is not {kind}: '"), F.substring(raw, 1, MAX_VALUE_IN_REASON), F.lit("'")
+                    ),
                 )
             )
     return reasons
@@ -155,14 +202,25 @@ def _first_reason(source: Source, rules: list[tuple[Column, str]]) -> Column:
     return reason
 
 
-def parse_lines(spark: SparkSession, files: list[str], source: Source, rules: list[tuple[Column, str]]) -> DataFrame:
-    """Every line of `files` with its kind (header/blank/kept/quarantined), typed columns and reason."""
+def read_lines(spark: SparkSession, files: dict[str, str]) -> DataFrame:
+    """The lines of each file (path -> name), with its name as given: paths are literal, never patterns."""
+    frames = [
+        spark.read.text(literal_path(path)).select(
+            F.regexp_replace("value", f"^{_BOM}", "").alias(S.RAW_LINE),
+            F.lit(name).alias(S.SOURCE_FILE),
+            F.monotonically_increasing_id().alias("_position"),
+        )
+        for path, name in files.items()
+    ]
+    return reduce(DataFrame.unionAll, frames)
+
+
+def parse_lines(
+    spark: SparkSession, files: dict[str, str], source: Source, rules: list[tuple[Column, str]]
+) -> DataFrame:
+    """Every line of `files` (path -> name) with its kind (header/blank/kept/quarantined), typed columns, reason."""
     string_schema = ", ".join(f"`{c}` STRING" for c in source.header) + f", `{_CORRUPT}` STRING"
-    lines = spark.read.text(files).select(
-        F.regexp_replace("value", f"^{_BOM}", "").alias(S.RAW_LINE),
-        F.col("_metadata.file_name").alias(S.SOURCE_FILE),
-        F.monotonically_increasing_id().alias("_position"),
-    )
+    lines = read_lines(spark, files)
     parsed = lines.withColumn("_raw", F.from_csv(S.RAW_LINE, string_schema, CSV_OPTIONS)).select(
         "*",
         F.col(f"_raw.{_CORRUPT}").alias(_CORRUPT),

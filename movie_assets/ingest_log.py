@@ -5,8 +5,8 @@ bronze commit and the log commit, the next run ingests those files again and rep
 """
 
 import hashlib
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -15,6 +15,7 @@ from pyspark.sql.types import LongType, StringType, StructField, StructType, Tim
 from movie_assets import schemas as S
 from movie_assets.delta_tables import table_exists, write_table
 from movie_assets.frames import local_frame
+from movie_assets.ingest import LandingFile
 
 LOG_TABLE = "_ingest_log"
 LANDING_FILES = "landing_files"  # bronze's metadata: file name -> SHA-256 of the content it now holds
@@ -29,28 +30,36 @@ LOG_SCHEMA = StructType(
 
 
 def file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def sql_string(value: str) -> str:
+    """`value` as a Spark SQL string literal (backslash escapes)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def files_predicate(names: list[str]) -> str:
-    """Rows from these source files, as SQL (landing_files refuses names that would need escaping)."""
-    return f"{S.SOURCE_FILE} IN ({', '.join(repr(n) for n in names)})"
+    """Rows from these source files, as SQL."""
+    return f"{S.SOURCE_FILE} IN ({', '.join(sql_string(n) for n in names)})"
 
 
-def ingested(spark: SparkSession, path: str, source: str) -> dict[str, str]:
-    """source_file -> sha256 of the content last ingested from it."""
+@dataclass(frozen=True)
+class Ingested:
+    sha256: str
+    kept: int
+
+
+def ingested(spark: SparkSession, path: str, source: str) -> dict[str, Ingested]:
+    """source_file -> the content last ingested from it, and how many of its rows bronze kept."""
     if not table_exists(spark, path):
         return {}
-    rows = spark.read.format("delta").load(path).where(F.col(SOURCE) == source).select(S.SOURCE_FILE, SHA256).collect()
-    return {r[S.SOURCE_FILE]: r[SHA256] for r in rows}
+    rows = spark.read.format("delta").load(path).where(F.col(SOURCE) == source).collect()
+    return {r[S.SOURCE_FILE]: Ingested(r[SHA256], r["kept"]) for r in rows}
 
 
 def record(
-    spark: SparkSession, path: str, source: str, files: dict[str, tuple[str, str]], accounting: list[dict], full: bool
+    spark: SparkSession, path: str, source: str, files: list[LandingFile], accounting: list[dict], full: bool
 ) -> None:
     """Record what was ingested from each file; a full rebuild replaces the source's whole log."""
     now = datetime.now(UTC).replace(tzinfo=None)
@@ -58,16 +67,15 @@ def record(
     rows = [
         {
             SOURCE: source,
-            S.SOURCE_FILE: name,
-            SHA256: sha,
-            SIZE: Path(file).stat().st_size,
-            **{c: int(counts.get(name, {}).get(c, 0)) for c in COUNTS},
+            S.SOURCE_FILE: f.name,
+            SHA256: f.sha256,
+            SIZE: f.size,
+            **{c: int(counts.get(f.name, {}).get(c, 0)) for c in COUNTS},
             S.INGESTED_AT: now,
         }
-        for file, (name, sha) in files.items()
+        for f in files
     ]
-    where = f"{SOURCE} = '{source}'"
+    where = f"{SOURCE} = {sql_string(source)}"
     if not full:
-        where += " AND " + files_predicate([name for name, _ in files.values()])
-    log = local_frame(spark, rows, LOG_SCHEMA)
-    write_table(log, path, replace_where=where if table_exists(spark, path) else None)
+        where += " AND " + files_predicate([f.name for f in files])
+    write_table(local_frame(spark, rows, LOG_SCHEMA), path, replace_where=where)

@@ -21,7 +21,7 @@ HARD_MOVIES = (
 
 def parse(spark: SparkSession, files: list[Path], source: ingest.Source):
     rules = ingest.rating_rules() if source is ingest.RATINGS else ingest.movie_rules()
-    lines = ingest.parse_lines(spark, [str(f) for f in files], source, rules)
+    lines = ingest.parse_lines(spark, {str(f): f.name for f in files}, source, rules)
     if source is ingest.MOVIES:
         lines = ingest.latest_per_key(lines, S.MOVIE_ID)
     return lines

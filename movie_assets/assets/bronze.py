@@ -2,11 +2,11 @@
 
 Ratings are ingested incrementally and exactly once: only files whose content is not in the table yet are
 read, and their rows replace that file's earlier rows in one commit. Movies, a small table whose rows replace
-each other across files, are rebuilt from every file.
+each other across files, are rebuilt from every file. A file that is not UTF-8 (anywhere in it) is refused
+whole, by name, and the other files of its source are ingested all the same.
 """
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
@@ -20,10 +20,46 @@ from movie_assets.resources.lakehouse import Lakehouse
 from movie_assets.resources.spark import DeltaSparkResource
 
 ACCOUNTING_COLUMNS = [S.SOURCE_FILE, *ingest_log.COUNTS]
+READABLE, PRESENT = "landing_files_readable", "landing_files_present"
 
 
 class BronzeConfig(dg.Config):
     full_refresh: bool = Field(default=False, description="re-read every landing file and rebuild the tables")
+
+
+def _refused_check(key: str, refused: list[ingest.LandingFile]) -> dg.AssetCheckResult:
+    rows = [{S.SOURCE_FILE: f.name, "refused": f.refused} for f in refused[:50]]
+    return dg.AssetCheckResult(
+        asset_key=key,
+        check_name=READABLE,
+        passed=not refused,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"refused: {', '.join(f.name for f in refused[:20])}" if refused else None,
+        metadata={
+            "refused_files": len(refused),
+            "files": dg.MetadataValue.md(markdown_table(rows, ["source_file", "refused"])),
+        },
+    )
+
+
+def _removed_check(key: str, removed: dict[str, int]) -> dg.AssetCheckResult:
+    rows = [{S.SOURCE_FILE: name, "rows": n} for name, n in sorted(removed.items())[:50]]
+    return dg.AssetCheckResult(
+        asset_key=key,
+        check_name=PRESENT,
+        passed=not removed,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(
+            f"{len(removed)} file(s) no longer in landing still have {sum(removed.values()):,} rows in {key}: "
+            "materialize it with full_refresh: true to drop them"
+        )
+        if removed
+        else None,
+        metadata={
+            "removed_files": len(removed),
+            "files": dg.MetadataValue.md(markdown_table(rows, ["source_file", "rows"])),
+        },
+    )
 
 
 def _bronze(
@@ -33,6 +69,7 @@ def _bronze(
     incremental: bool,
 ) -> dg.AssetsDefinition:
     csv, bronze_key, quarantine_key = source.csv_key, source.bronze_key, source.quarantine_key
+    check_names = [READABLE, PRESENT] if incremental else [READABLE]
 
     @dg.multi_asset(
         name=bronze_key,
@@ -52,38 +89,44 @@ def _bronze(
                 description=f"Lines of {source.pattern} that fail the expectations, raw, with file and reason.",
             ),
         ],
+        check_specs=[dg.AssetCheckSpec(name, asset=bronze_key) for name in check_names],
         can_subset=True,
     )
     def _asset(
         context: dg.AssetExecutionContext, config: BronzeConfig, lakehouse: Lakehouse, pyspark: DeltaSparkResource
-    ) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization]:
+    ) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization | dg.AssetCheckResult]:
         try:
-            files = ingest.landing_files(lakehouse.landing, source)
-            for path in files:
-                ingest.check_header(path, source)
+            inspected = [ingest.inspect(path) for path in ingest.landing_files(lakehouse.landing, source)]
+            readable = [f for f in inspected if f.refused is None]
+            for f in readable:
+                ingest.check_header(f.path, source)
         except ingest.LandingError as err:
             raise dg.Failure(str(err)) from None
+        refused = [f for f in inspected if f.refused]
+        for f in refused:
+            context.log.warning(f"{f.name} is refused: {f.refused}")
         spark = pyspark.spark_session
         bronze_path, log_path = lakehouse.table_path(bronze_key), lakehouse.table_path(ingest_log.LOG_TABLE)
-        digests = {path: (Path(path).name, ingest_log.file_sha256(path)) for path in files}
         full = config.full_refresh or not incremental or not table_exists(spark, bronze_path)
         done = {} if full else ingest_log.ingested(spark, log_path, source.name)
-        pending = {p: (name, sha) for p, (name, sha) in digests.items() if done.get(name) != sha}
-        context.log.info(f"{source.name}: {len(files)} file(s) in landing, {len(pending)} to ingest (full={full})")
+        pending = [f for f in readable if f.name not in done or done[f.name].sha256 != f.sha256]
+        context.log.info(
+            f"{source.name}: {len(inspected)} file(s) in landing, {len(pending)} to ingest, {len(refused)} refused"
+            f" (full={full})"
+        )
 
         accounting: list[dict] = []
         written = {bronze_key: 0, quarantine_key: 0}
         if pending:
             with spark_progress(context.log, spark.sparkContext, f"ingesting {len(pending)} {source.name} file(s)"):
-                parsed = ingest.parse_lines(spark, list(pending), source, rules())
-                replace = None if full else ingest_log.files_predicate([name for name, _ in pending.values()])
-                keys = {ingest.KEPT: bronze_key, ingest.QUARANTINED: quarantine_key}
+                parsed = ingest.parse_lines(spark, {f.path: f.name for f in pending}, source, rules())
+                replace = None if full else ingest_log.files_predicate([f.name for f in pending])
+                tables = {ingest.KEPT: bronze_key, ingest.QUARANTINED: quarantine_key}
 
                 def write(kind: str, rows: DataFrame) -> None:
-                    path = lakehouse.table_path(keys[kind])
-                    write_table(rows, path, replace_where=replace if table_exists(spark, path) else None)
+                    write_table(rows, lakehouse.table_path(tables[kind]), replace_where=replace)
 
-                names = sorted(name for name, _ in pending.values())
+                names = sorted(f.name for f in pending)
                 accounting = ingest.write_lines(parsed, source, names, dedupe_key, write)
                 ingest_log.record(spark, log_path, source.name, pending, accounting, full)
                 written = {
@@ -92,22 +135,28 @@ def _bronze(
                 }
 
         run_metadata = {
-            ingest_log.LANDING_FILES: dg.MetadataValue.json(dict(sorted(digests.values()))),
+            ingest_log.LANDING_FILES: dg.MetadataValue.json({f.name: f.sha256 for f in readable}),
             "files_ingested": dg.MetadataValue.int(len(pending)),
+            "files_refused": dg.MetadataValue.int(len(refused)),
             "full_refresh": full,
-            "ingested_this_run": dg.MetadataValue.md(markdown_table(accounting, ACCOUNTING_COLUMNS)),
+            "ingested_this_run": dg.MetadataValue.md(markdown_table(accounting[:100], ACCOUNTING_COLUMNS)),
             **{f"lines_{k}": dg.MetadataValue.int(sum(int(r[k]) for r in accounting)) for k in ingest_log.COUNTS},
         }
         for key, rows_written in written.items():
-            metadata = {
-                **table_metadata(spark, lakehouse.table_path(key), preview_rows=10),
-                **run_metadata,
-                "rows_written": rows_written,
-            }
+            path = lakehouse.table_path(key)
+            table = table_metadata(spark, path, preview_rows=10) if table_exists(spark, path) else {}
+            metadata = {**table, **run_metadata, "rows_written": rows_written}
             if dg.AssetKey(key) in context.selected_asset_keys:
                 yield dg.MaterializeResult(asset_key=key, metadata=metadata)
             else:
                 yield dg.AssetMaterialization(asset_key=key, metadata=metadata)
+        selected = {k.name for k in context.selected_asset_check_keys}
+        if READABLE in selected:
+            yield _refused_check(bronze_key, refused)
+        if PRESENT in selected:
+            landed = {f.name for f in inspected}
+            removed = {name: entry.kept for name, entry in done.items() if name not in landed}
+            yield _removed_check(bronze_key, removed)
 
     return _asset
 
