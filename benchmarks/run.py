@@ -31,13 +31,18 @@ SCALES = {"small": None, "1m": 1_000_000, "5m": 5_000_000, "25m": 25_000_000}
 SEED_OUTPUTS = [
     "ratings_bronze",
     "movies_bronze",
+    "ratings_silver",
     "user_mean_count_silver",
     "movie_mean_count_silver",
     "user_movie_title_rating",
     "als_item_factors",
     "similar_movies",
 ]
+WHOLE_GRAPH = [*SEED_OUTPUTS, "als_evaluation", "similarity_evaluation", "movie_neighbors"]  # all but the tuning grid
+INCREMENTAL = ["ratings_bronze", "ratings_silver", "user_mean_count_silver", "movie_mean_count_silver",
+               "user_movie_title_rating"]  # fmt: skip
 MOVIE_ID, NEW_MOVIE_ID = 1, 2
+REFRESHED_IDS = 1000
 
 
 @dataclass
@@ -128,6 +133,22 @@ def config(movie_id: int) -> str:
     return json.dumps({"ops": {"similar_movies": {"config": {"movie_id": movie_id, "k": 10}}}})
 
 
+def store_answers(root: Path, count: int) -> None:
+    """`count` stored answers (k = 10) for the refresh figure, written as earlier asks would have."""
+    code = (
+        "import sys; from movie_assets.resources.spark import delta_spark_resource; "
+        "s = delta_spark_resource().spark_session; r = sys.argv[1]; "
+        "f = s.read.format('delta').load(r + '/delta/als_item_factors').select('movieId').orderBy('movieId')"
+        ".limit(int(sys.argv[2])); "
+        "rows = f.selectExpr('movieId as movie_id', 'explode(sequence(1, 10)) as rank', "
+        "'movieId as similar_movie_id', 'cast(null as string) as title', 'cast(null as string) as genres', "
+        "'0.0d as similarity'); "
+        "rows.write.format('delta').mode('overwrite').option('overwriteSchema', 'true')"
+        ".save(r + '/delta/similar_movies')"
+    )
+    measure([sys.executable, "-c", code, str(root), str(count)], dict(os.environ))
+
+
 def session_start() -> float:
     code = (
         "import time; t=time.perf_counter(); from movie_assets.resources.spark import delta_spark_resource; "
@@ -166,14 +187,28 @@ def main(argv: list[str] | None = None) -> dict:
 
     whole_root, whole_home = fresh_root(data, "whole"), data / "whole_home"
     shutil.rmtree(whole_home, ignore_errors=True)
-    whole, _ = dagster(
-        whole_root, whole_home, "asset", "materialize", "--select", "*", "--config-json", config(MOVIE_ID)
+    whole, whole_run = dagster(
+        whole_root, whole_home, "asset", "materialize", "--select", ",".join(WHOLE_GRAPH), "--config-json",
+        config(MOVIE_ID),
+    )  # fmt: skip
+    full_bronze_silver = sum(v for k, v in step_times(whole_home, whole_run.run_id).items() if k in INCREMENTAL)
+
+    # One new landing file of 1,000 ratings onto the whole build: bronze, ratings_silver and silver again.
+    new_file = whole_root / "landing" / "ratings_new.csv"
+    new_file.write_text("userId,movieId,rating,timestamp\n" + "".join(
+        f"{900_000 + i // 10},{1 + i % 50},{1 + i % 9 / 2},{1_800_000_000 + i}\n" for i in range(1000)))  # fmt: skip
+    incremental, incremental_run = dagster(
+        whole_root, whole_home, "asset", "materialize", "--select", ",".join(INCREMENTAL)
     )
+    incremental_steps = step_times(whole_home, incremental_run.run_id)
 
     answer = ("asset", "materialize", "--select", "similar_movies", "--config-json", config(NEW_MOVIE_ID))
     new_id, new_run = dagster(root, home, *answer)  # what similar_movies_job runs, without a daemon
     new_steps = step_times(home, new_run.run_id)
     start = session_start()
+    store_answers(root, REFRESHED_IDS)
+    refresh, _ = dagster(root, home, "asset", "materialize", "--select", "similar_movies")  # no movie_id
+    refreshed = metadata(home, "similar_movies")["answers"]
 
     similarity = json.loads(
         subprocess.run(
@@ -206,6 +241,15 @@ def main(argv: list[str] | None = None) -> dict:
             "dagster_overhead_s": project.seconds - sum(steps.values()),
             "similar_movies_job_s": new_id.seconds,
             "similar_movies_job_step_s": new_steps.get("similar_movies"),
+            "ask_vs_bare_session_ratio": new_id.seconds / start,
+            "refresh_ids": refreshed,
+            "refresh_s": refresh.seconds,
+            "refresh_vs_one_ask_ratio": refresh.seconds / new_id.seconds,
+            "incremental_s": sum(incremental_steps.values()),
+            "incremental_run_s": incremental.seconds,
+            "full_bronze_silver_s": full_bronze_silver,
+            "incremental_share_of_full": sum(incremental_steps.values()) / full_bronze_silver,
+            "incremental_ratings_silver": metadata(whole_home, "ratings_silver")["refresh"],
             "similarity_udf_s": similarity["udf_warm_s"],
             "similarity_numpy_s": similarity["numpy_s"],
             "similarity_speedup_vs_udf": similarity["similarity_speedup_vs_udf"],
@@ -242,6 +286,13 @@ def report(r: dict) -> None:
         ("(c) speedup", f"{r['similarity_speedup_vs_udf']:,.0f}x", ""),
         ("(d) similar_movies_job, new movie id, end to end", f"{r['similar_movies_job_s']:.1f} s", ""),
         ("(d)   of which the similar_movies step", f"{r['similar_movies_job_step_s'] or 0:.1f} s", ""),
+        ("(d)   ratio to a bare Spark session start", f"{r['ask_vs_bare_session_ratio']:.1f}", ""),
+        (f"(d) refresh of {r['refresh_ids']:,} stored answers in one run", f"{r['refresh_s']:.1f} s", ""),
+        ("(d)   ratio to one ask", f"{r['refresh_vs_one_ask_ratio']:.1f}", ""),
+        ("(g) bronze + silver steps, full build", f"{r['full_bronze_silver_s']:.1f} s", ""),
+        (f"(g) the same after 1,000 new ratings ({r['incremental_ratings_silver']})",
+         f"{r['incremental_s']:.1f} s", ""),
+        ("(g)   share of the full build", f"{r['incremental_share_of_full']:.2f}", ""),
         ("(e) ALS fit", f"{r['als_fit_s']:.1f} s", ""),
         ("(f) top-50 neighbours of 59,047 movies, plain numpy", f"{r['neighbors_numpy_baseline_s']:.1f} s", ""),
         ("(f) top-50 neighbours of 59,047 movies, project", f"{r['neighbors_project_s']:.1f} s", ""),

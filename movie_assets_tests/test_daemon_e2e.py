@@ -24,9 +24,9 @@ from pyspark.sql import SparkSession
 from streamlit.testing.v1 import AppTest
 
 from movie_assets.delta_tables import table_version
-from movie_assets_tests.test_definitions import DESIGN_LINEAGE
 from movie_assets.picker import graphql
 from movie_assets_tests.servers import answers, free_port
+from movie_assets_tests.test_definitions import DESIGN_LINEAGE
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[1]

@@ -97,9 +97,9 @@ def similarity_evaluation(
 
 
 class TuningConfig(SplitSettings):
-    ranks: list[int] = Field(default=[16, 32, 64], description="ALS ranks to try")
-    reg_params: list[float] = Field(default=[0.01, 0.1], description="regularization values to try")
-    alphas: list[float] = Field(default=[0.3, 1.0, 3.0], description="implicit confidence scales to try")
+    ranks: list[int] = Field(default=[32, 64], description="ALS ranks to try")
+    reg_params: list[float] = Field(default=[0.1], description="regularization values to try")
+    alphas: list[float] = Field(default=[0.3, 1.0], description="implicit confidence scales to try")
     max_iters: list[int] = Field(default=[10], description="iteration counts to try")
     parallelism: int = Field(
         default=max(1, (os.cpu_count() or 2) // 4), ge=1, description="models fitted at once (Spark's fitMultiple)"
