@@ -4,6 +4,7 @@ import dagster as dg
 
 from movie_assets.assets import bronze, evaluation, landing, ml, serving, silver
 from movie_assets.checks import CHECKS
+from movie_assets.maintenance import MaintenanceSettings, maintenance_job, maintenance_schedule
 from movie_assets.resources.als_models import AlsModels
 from movie_assets.resources.delta_io_manager import DeltaTableIOManager
 from movie_assets.resources.lakehouse import Lakehouse, default_data_dir, default_landing_dir
@@ -22,6 +23,7 @@ def build_resources(data_dir: str | None = None, **spark_overrides: object) -> d
         "io_manager": DeltaTableIOManager(lakehouse=lakehouse, pyspark=pyspark),
         "thresholds": QualityThresholds(),
         "als_models": AlsModels(),
+        "maintenance": MaintenanceSettings(),
     }
 
 
@@ -47,7 +49,8 @@ defs = dg.Definitions(
     assets=ASSETS,
     asset_checks=CHECKS,
     resources=build_resources(),
-    jobs=[serving.similar_movies_job],
+    jobs=[serving.similar_movies_job, maintenance_job],
+    schedules=[maintenance_schedule],
     sensors=SENSORS,
     executor=dg.in_process_executor,
 )

@@ -16,3 +16,8 @@ SIMILARITY_EVALUATION = "similarity_evaluation"
 SIMILARITY_TUNING = "similarity_tuning"
 MOVIE_NEIGHBORS = "movie_neighbors"
 SIMILAR_MOVIES = "similar_movies"
+
+
+def pool(table: str) -> str:
+    """The concurrency pool of a table's writer and its maintenance: one at a time with default_limit 1."""
+    return f"delta_{table}"

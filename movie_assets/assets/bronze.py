@@ -12,7 +12,7 @@ import dagster as dg
 from pydantic import Field
 from pyspark.sql import Column, DataFrame
 
-from movie_assets import ingest, ingest_log
+from movie_assets import ingest, ingest_log, keys
 from movie_assets import schemas as S
 from movie_assets.delta_tables import markdown_table, table_exists, table_metadata, write_table
 from movie_assets.progress import spark_progress
@@ -91,6 +91,7 @@ def _bronze(
         ],
         check_specs=[dg.AssetCheckSpec(name, asset=bronze_key) for name in check_names],
         can_subset=True,
+        pool=keys.pool(bronze_key),
     )
     def _asset(
         context: dg.AssetExecutionContext, config: BronzeConfig, lakehouse: Lakehouse, pyspark: DeltaSparkResource

@@ -43,7 +43,7 @@ def check_config(config: SimilarMoviesConfig) -> None:
         raise dg.Failure(f"k {config.k} is out of range: choose 1..{MAX_K}.")
 
 
-@dg.asset(**ML, automation_condition=REFRESH)
+@dg.asset(**ML, automation_condition=REFRESH, pool=keys.pool(keys.SIMILAR_MOVIES))
 def similar_movies(
     context: dg.AssetExecutionContext,
     config: SimilarMoviesConfig,
@@ -87,7 +87,7 @@ class MovieNeighborsConfig(dg.Config):
     k: int = Field(default=50, ge=1, le=MAX_K, description=f"neighbours per movie (1..{MAX_K})")
 
 
-@dg.asset(**ML, automation_condition=REFRESH, metadata={PREVIEW_ROWS_KEY: 10})
+@dg.asset(**ML, automation_condition=REFRESH, metadata={PREVIEW_ROWS_KEY: 10}, pool=keys.pool(keys.MOVIE_NEIGHBORS))
 def movie_neighbors(
     context: dg.AssetExecutionContext,
     config: MovieNeighborsConfig,

@@ -31,7 +31,7 @@ class SilverConfig(dg.Config):
     full_refresh: bool = Field(default=False, description="rebuild from all of ratings_bronze instead of merging")
 
 
-@dg.asset(**SILVER, ins={keys.RATINGS_BRONZE: dg.AssetIn(metadata=AS_REF)})
+@dg.asset(**SILVER, ins={keys.RATINGS_BRONZE: dg.AssetIn(metadata=AS_REF)}, pool=keys.pool(keys.RATINGS_SILVER))
 def ratings_silver(
     context: dg.AssetExecutionContext,
     config: SilverConfig,
@@ -60,19 +60,19 @@ def ratings_silver(
     )
 
 
-@dg.asset(**SILVER)
+@dg.asset(**SILVER, pool=keys.pool(keys.USER_MEAN_COUNT_SILVER))
 def user_mean_count_silver(ratings_silver: DataFrame) -> DataFrame:
     """Mean and count of each user's current ratings, by mean desc, count desc."""
     return mean_count(ratings_silver, S.USER_ID)
 
 
-@dg.asset(**SILVER)
+@dg.asset(**SILVER, pool=keys.pool(keys.MOVIE_MEAN_COUNT_SILVER))
 def movie_mean_count_silver(ratings_silver: DataFrame) -> DataFrame:
     """Mean and count of each movie's current ratings, by mean desc, count desc."""
     return mean_count(ratings_silver, S.MOVIE_ID)
 
 
-@dg.asset(**SILVER)
+@dg.asset(**SILVER, pool=keys.pool(keys.USER_MOVIE_TITLE_RATING))
 def user_movie_title_rating(ratings_silver: DataFrame, movies_bronze: DataFrame) -> DataFrame:
     """Every current rating with its movie's title (ratings left-joined to movies)."""
     return ratings_with_titles(ratings_silver, movies_bronze)

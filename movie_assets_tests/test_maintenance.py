@@ -1,0 +1,64 @@
+"""maintenance_job: OPTIMIZE compacts, VACUUM removes what no version needs, rows unchanged, retention guarded."""
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from pyspark.sql import SparkSession
+
+from movie_assets import keys
+from movie_assets.definitions import defs
+from movie_assets.delta_tables import write_table
+from movie_assets.maintenance import MaintenanceSettings
+
+pytestmark = pytest.mark.slow
+
+
+def twenty_small_commits(spark: SparkSession, root: Path) -> str:
+    path = str(root / "delta" / keys.RATINGS_BRONZE)
+    for i in range(20):
+        rows = spark.createDataFrame(
+            [(i, 1, 4.0, i, f"ratings_{i}.csv")],
+            "userId INT, movieId INT, rating DOUBLE, timestamp INT, source_file STRING",
+        )
+        write_table(rows, path, replace_where=f"source_file = 'ratings_{i}.csv'")
+    return path
+
+
+def run(resources: dict, **settings: object) -> dg.ExecuteInProcessResult:
+    job = defs.resolve_job_def("maintenance_job")
+    return job.execute_in_process(
+        resources={**resources, "maintenance": MaintenanceSettings(**settings)}, raise_on_error=False
+    )
+
+
+def test_compaction_and_vacuum(spark: SparkSession, tmp_path: Path, resources: dict) -> None:
+    path = twenty_small_commits(spark, tmp_path)
+    rows = sorted(tuple(r) for r in spark.read.format("delta").load(path).collect())
+    result = run(resources, retention_hours=0, allow_short_retention=True)
+    assert result.success
+    [event] = [
+        e for e in result.all_events if e.event_type_value == "STEP_OUTPUT" and e.step_key == "maintain_ratings_bronze"
+    ]
+    metadata = {k: v.value for k, v in event.event_specific_data.metadata.items()}
+    assert metadata["live_files_before"] == 20 and metadata["files_on_disk_before"] >= 20  # + change data files
+    assert metadata["live_files_after"] == 1 and metadata["files_on_disk_after"] == 1
+    assert sorted(tuple(r) for r in spark.read.format("delta").load(path).collect()) == rows
+    skipped = [
+        e for e in result.all_events if e.event_type_value == "STEP_OUTPUT" and e.step_key == "maintain_similar_movies"
+    ]
+    assert skipped[0].event_specific_data.metadata["skipped"].value == "similar_movies is not materialized yet"
+
+
+def test_short_retention_needs_saying_so(spark: SparkSession, tmp_path: Path, resources: dict) -> None:
+    twenty_small_commits(spark, tmp_path)
+    result = run(resources, retention_hours=1)
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    assert "retention_hours 1 is under Delta's safety minimum of 168" in failure.step_failure_data.error.message
+
+
+def test_the_default_keeps_a_week(tmp_path: Path) -> None:
+    assert MaintenanceSettings().retention_hours == 168
+    with pytest.raises(ValueError):
+        MaintenanceSettings(retention_hours=-1)
