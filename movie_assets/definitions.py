@@ -7,7 +7,7 @@ from movie_assets.checks import CHECKS
 from movie_assets.maintenance import MaintenanceSettings, maintenance_job, maintenance_schedule
 from movie_assets.resources.als_models import AlsModels
 from movie_assets.resources.delta_io_manager import DeltaTableIOManager
-from movie_assets.resources.lakehouse import Lakehouse, default_data_dir, default_landing_dir
+from movie_assets.resources.lakehouse import Lakehouse
 from movie_assets.resources.spark import delta_spark_resource
 from movie_assets.resources.thresholds import QualityThresholds
 from movie_assets.sensors import SENSORS
@@ -15,7 +15,7 @@ from movie_assets.sensors import SENSORS
 
 def build_resources(data_dir: str | None = None, **spark_overrides: object) -> dict[str, object]:
     """The resources of every run: the data root, one lazy Delta-enabled Spark session, the Delta IO manager."""
-    lakehouse = Lakehouse(data_dir=data_dir or default_data_dir(), landing_dir=default_landing_dir())
+    lakehouse = Lakehouse(data_dir=data_dir)
     pyspark = delta_spark_resource(**spark_overrides)
     return {
         "lakehouse": lakehouse,

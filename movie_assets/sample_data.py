@@ -1,7 +1,8 @@
 """Deterministic, offline, MovieLens-shaped sample data: `python -m movie_assets.sample_data --ratings N`.
 
-Users have low-rank tastes (so ALS has structure to find), every user rates at least 20 movies, movie
-popularity is long-tailed, ratings are half stars 0.5-5.0, and titles carry commas, quotes and accents.
+Users have low-rank tastes (so ALS has structure to find) that decide both which movies they rate (beside a
+long-tailed popularity) and how they rate them; every user rates at least 20 movies, ratings are half stars
+0.5-5.0, and titles carry commas, quotes and accents.
 Ratings are generated and written in blocks of users, so 25,000,000 ratings need little memory.
 """
 
@@ -18,6 +19,8 @@ from movie_assets.resources.lakehouse import Lakehouse, default_data_dir
 MIN_RATINGS, MAX_RATINGS = 100_000, 25_000_000
 MIN_PER_USER = 20
 RANK = 8
+CHOICE = 3  # movies considered per movie rated
+CHOICE_TASTE = 1.5  # how much taste, beside popularity, decides what a user rates
 GENRES = [
     "Action", "Adventure", "Animation", "Children", "Comedy", "Crime", "Documentary", "Drama", "Fantasy",
     "Film-Noir", "Horror", "IMAX", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western",
@@ -67,8 +70,20 @@ def _ratings_block(
     n_movies = len(popularity)
     extra = rng.geometric(1 / max(per_user - MIN_PER_USER, 1.0), len(users))
     counts = np.minimum(MIN_PER_USER + extra, n_movies // 2)
-    user_of = np.repeat(users, counts)
+    tastes = rng.normal(0, 1, (len(users), RANK))
+    # People watch what is popular and what suits them: draw CHOICE x as many movies as each user rates by
+    # popularity, then keep the ones that suit the user best, with noise (Gumbel top-k: a sample without
+    # replacement weighted by exp(CHOICE_TASTE x taste score)).
+    user_of = np.repeat(users, CHOICE * counts)
     movie = rng.choice(n_movies, size=len(user_of), p=popularity)
+    local = np.searchsorted(users, user_of)
+    fit = np.einsum("ij,ij->i", tastes[local], movie_factors[movie]) / np.sqrt(RANK)
+    key = CHOICE_TASTE * fit + rng.gumbel(size=len(fit))
+    order = np.lexsort((-key, user_of))
+    user_of, movie = user_of[order], movie[order]
+    rank_in_user = np.arange(len(user_of)) - np.searchsorted(user_of, user_of)
+    keep = rank_in_user < np.repeat(counts, CHOICE * counts)
+    user_of, movie = user_of[keep], movie[keep]
     # A run of MIN_PER_USER distinct movies per user guarantees the minimum after duplicates are removed.
     floor_user = np.repeat(users, MIN_PER_USER)
     floor_movie = (rng.integers(0, n_movies, len(users))[:, None] + np.arange(MIN_PER_USER)).ravel() % n_movies
@@ -76,7 +91,6 @@ def _ratings_block(
         np.concatenate([user_of, floor_user]).astype(np.int64) * n_movies + np.concatenate([movie, floor_movie])
     )
     user_of, movie = keys // n_movies, keys % n_movies
-    tastes = rng.normal(0, 1, (len(users), RANK))
     local = np.searchsorted(users, user_of)
     score = np.einsum("ij,ij->i", tastes[local], movie_factors[movie]) / np.sqrt(RANK)
     score += rng.normal(0, 0.35, len(score))

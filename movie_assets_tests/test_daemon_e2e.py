@@ -337,7 +337,8 @@ def test_ui_asset_graph_and_launchpad(
     assert page.get_by_text("similar_movies_job").first.is_visible()
     editor = page.locator(".CodeMirror").first.inner_text()
     assert "similar_movies:" in editor and "movie_id" in editor, editor
-    assert "spark.jars" not in editor and "/root/" not in editor  # no machine-specific resource values
+    assert "movie_id: 1" in editor and "k: 10" in editor
+    assert "spark.jars" not in editor and "data_dir" not in editor  # no machine-specific resource values
     page.screenshot(path=screenshots / "launchpad.png")
     page.close()
     assert (screenshots / "lineage.png").stat().st_size > 10_000

@@ -109,4 +109,5 @@ similar_movies_job = dg.define_asset_job(
     "similar_movies_job",
     selection=[keys.SIMILAR_MOVIES],
     description="Answer one question: the movies most like `movie_id` (factors must already exist).",
+    config={"ops": {keys.SIMILAR_MOVIES: {"config": {"movie_id": 1, "k": 10}}}},  # the Launchpad's example
 )

@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 import dagster as dg
+from pydantic import Field
 
 DATA_DIR_ENV = "MOVIE_ASSETS_DATA_DIR"
 LANDING_DIR_ENV = "MOVIE_ASSETS_LANDING_DIR"
@@ -41,24 +42,25 @@ def resolve_data_root(data_dir: str) -> str:
 
 
 class Lakehouse(dg.ConfigurableResource):
-    """The data root and the layout under it.
+    """The data root and the layout under it, from the environment unless set (so no path shows as config).
 
     The data root may be a Hadoop-compatible URI (s3a://, abfss://, hdfs://): tables, models, exports and
     checkpoints then live there. Landing files are listed, hashed and header-checked by the driver, so they
     stay in a folder: `landing_dir` (default <data root>/landing), which executors must see at the same path.
     """
 
-    data_dir: str = DEFAULT_DATA_DIR
-    landing_dir: str | None = None
+    data_dir: str | None = Field(default=None, description=f"the data root (default: ${DATA_DIR_ENV} or data/)")
+    landing_dir: str | None = Field(default=None, description=f"landing folder (default: ${LANDING_DIR_ENV})")
 
     @property
     def root(self) -> str:
-        return resolve_data_root(self.data_dir)
+        return resolve_data_root(self.data_dir or default_data_dir())
 
     @property
     def landing(self) -> str:
-        if self.landing_dir:
-            return resolve_data_root(self.landing_dir)
+        landing = self.landing_dir or default_landing_dir()
+        if landing:
+            return resolve_data_root(landing)
         if is_uri(self.root):
             raise ValueError(
                 f"the data root {self.root} is a URI, but landing files are read from a folder: set "

@@ -13,8 +13,9 @@ import pytest
 from pyspark.sql import SparkSession
 
 from movie_assets import schemas as S
+from movie_assets.resources.als_models import AlsModels
 from movie_assets_tests.conftest import TEST_SPARK
-from movie_assets_tests.ml_small import brute_force, land, table
+from movie_assets_tests.ml_small import SELECTION, brute_force, land, table
 from movie_assets_tests.servers import HOST
 from movie_assets_tests.spark_cluster import StandaloneCluster, standalone_cluster
 
@@ -41,7 +42,8 @@ def materialize_on(cluster: StandaloneCluster, root: Path, landing: Path, home: 
         ),
     }
     config = json.dumps({"ops": {"similar_movies": {"config": {"movie_id": MOVIE_ID, "k": 10}}}})
-    command = [sys.executable, "-m", "dagster", "asset", "materialize", "--select", "*", "-m",
+    selection = ",".join([*SELECTION, "similar_movies"])  # the graph but the tuning grid
+    command = [sys.executable, "-m", "dagster", "asset", "materialize", "--select", selection, "-m",
                "movie_assets.definitions", "--config-json", config]  # fmt: skip
     home.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
@@ -87,7 +89,7 @@ def test_the_whole_graph_on_a_standalone_cluster(
     # may change the last bits of the factors, and so the order of near ties).
     assert table(spark, root, "als_item_factors").count() == table(spark, local, "als_item_factors").count()
     answer = table(spark, root, "similar_movies").where(f"movie_id = {MOVIE_ID}").collect()
-    want = brute_force(spark, local, MOVIE_ID, 10)
+    want = brute_force(spark, local, MOVIE_ID, 10, AlsModels().answer.min_ratings)
     assert {r.similar_movie_id for r in answer} == {m for m, _ in want}
     assert sorted(r.similarity for r in answer) == pytest.approx(sorted(s for _, s in want), abs=1e-3)
     assert table(spark, root, "movie_neighbors").count() == table(spark, local, "movie_neighbors").count()
