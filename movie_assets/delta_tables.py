@@ -20,6 +20,7 @@ from delta.exceptions import (
     ProtocolChangedException,
 )
 from delta.tables import DeltaTable
+from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
@@ -39,6 +40,10 @@ MAX_ATTEMPTS = 8
 MAX_CELL_CHARS = 500  # a Markdown cell longer than this is cut (the table itself keeps the whole value)
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+class CreationRaceError(RuntimeError):
+    """Another writer was creating the same table at the same moment; the next try finds it created."""
 
 
 class MissingTableError(LookupError):
@@ -63,7 +68,7 @@ def retrying_conflicts(operation: Callable[[], T], what: str, attempts: int = MA
     for attempt in range(1, attempts + 1):
         try:
             return operation()
-        except CONFLICTS as err:
+        except (*CONFLICTS, CreationRaceError) as err:
             if attempt == attempts:
                 raise
             pause = min(0.2 * 2**attempt, 10.0) * random.uniform(0.5, 1.0)
@@ -90,15 +95,21 @@ def write_table(
 ) -> None:
     """Overwrite the table (or only the rows matching `replace_where`) as one Delta commit, retried on conflict.
 
-    `replace_where` applies once the table exists; the first commit creates it with all of `df`.
+    With `replace_where`, a missing table is first created empty (a commit of its own, which concurrent
+    creators race for and retry), so that no writer ever replaces the whole table by mistake.
     """
     spark = df.sparkSession
 
     def commit() -> None:
         writer = df.write.format("delta").mode("overwrite")
-        if replace_where is None or not table_exists(spark, path):
+        if replace_where is None:
             writer = writer.option("overwriteSchema", "true")
         else:
+            if not table_exists(spark, path):
+                try:
+                    DeltaTable.createIfNotExists(spark).location(path).addColumns(df.schema).execute()
+                except AnalysisException as err:  # seen half-created by another writer: look again
+                    raise CreationRaceError(f"{path} is being created by another writer") from err
             writer = writer.option("replaceWhere", replace_where)
         if user_metadata is not None:
             writer = writer.option("userMetadata", json.dumps(user_metadata, sort_keys=True))

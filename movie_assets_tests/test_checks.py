@@ -3,11 +3,14 @@
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from movie_assets.checks import CHECKS
 from movie_assets.definitions import ASSETS
 from movie_assets.resources.thresholds import QualityThresholds
 from movie_assets_tests.conftest import write_csv
+
+pytestmark = pytest.mark.slow  # materializes through Spark: not in make test-fast
 
 MOVIES = "movieId,title,genres\n" + "".join(f"{m},Movie {m} (2000),Drama\n" for m in range(1, 9))
 GOOD = "".join(f"{u},{m},{(u * m) % 10 / 2 + 0.5},{u * 100 + m}\n" for u in range(1, 9) for m in range(1, 9))

@@ -11,6 +11,8 @@ from movie_assets.definitions import ASSETS
 from movie_assets_tests.conftest import write_csv
 from movie_assets_tests.ml_small import land
 
+pytestmark = pytest.mark.slow  # materializes through Spark: not in make test-fast
+
 HEADER = "userId,movieId,rating,timestamp\n"
 MOVIES = "movieId,title,genres\n1,One (1990),Drama\n"
 

@@ -14,6 +14,8 @@ from movie_assets.definitions import ASSETS, build_resources
 from movie_assets.resources.als_models import AlsModels
 from movie_assets_tests.conftest import TEST_SPARK, write_csv
 
+pytestmark = pytest.mark.slow  # materializes through Spark: not in make test-fast
+
 UPSTREAM = ["ratings_bronze", "movies_bronze", "ratings_silver", "movie_mean_count_silver", "als_item_factors"]
 MIN_RATINGS = AlsModels().answer.min_ratings
 

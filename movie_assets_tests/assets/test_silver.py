@@ -3,10 +3,13 @@
 from pathlib import Path
 
 import dagster as dg
+import pytest
 from pyspark.sql import SparkSession
 
 from movie_assets.definitions import ASSETS
 from movie_assets_tests.conftest import write_csv
+
+pytestmark = pytest.mark.slow  # materializes through Spark: not in make test-fast
 
 HEADER = "userId,movieId,rating,timestamp\n"
 
