@@ -107,8 +107,10 @@ def write_table(
         else:
             if not table_exists(spark, path):
                 try:
-                    DeltaTable.createIfNotExists(spark).location(path).addColumns(df.schema).execute()
-                except AnalysisException as err:  # seen half-created by another writer: look again
+                    df.limit(0).write.format("delta").mode("append").save(path)  # an empty table, df's schema
+                except AnalysisException as err:
+                    if err.getCondition() != "DELTA_TABLE_NOT_FOUND":
+                        raise
                     raise CreationRaceError(f"{path} is being created by another writer") from err
             writer = writer.option("replaceWhere", replace_where)
         if user_metadata is not None:
