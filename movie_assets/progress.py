@@ -10,14 +10,13 @@ DEFAULT_EVERY_S = 15.0
 
 
 def active_stages(sc: SparkContext) -> list[str]:
-    """One line per running stage: its id, name and tasks done of total."""
+    """One line per running stage: its id and tasks done of total (Spark's stage names are code call sites)."""
     tracker = sc.statusTracker()
     lines = []
     for stage_id in sorted(tracker.getActiveStageIds()):
         info = tracker.getStageInfo(stage_id)
         if info is not None:
-            name = info.name.split(" at ")[0]
-            lines.append(f"stage {stage_id} ({name}): {info.numCompletedTasks}/{info.numTasks} tasks")
+            lines.append(f"stage {stage_id}: {info.numCompletedTasks}/{info.numTasks} tasks")
     return lines
 
 
