@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import dagster as dg
+import pytest
 from pyspark.sql import SparkSession
 
 from movie_assets.definitions import ASSETS
@@ -81,3 +82,20 @@ def test_wrong_header_keeps_the_table(tmp_path: Path, resources: dict, spark: Sp
     assert "movies_new.csv" in failure.step_failure_data.error.message
     history = spark.sql(f"DESCRIBE HISTORY delta.`{tmp_path / 'delta' / 'movies_bronze'}`").collect()
     assert len(history) == 1
+
+
+@pytest.mark.slow
+def test_materialize_everything_with_no_config(tmp_path: Path, resources: dict) -> None:
+    """What "Materialize all" does: no movie_id, no stored answers, so similar_movies writes nothing."""
+    from movie_assets.checks import CHECKS
+
+    write_csv(tmp_path / "landing", "movies.csv", MOVIES)
+    write_csv(tmp_path / "landing", "ratings.csv", RATINGS.replace("bad line\n", ""))
+    result = dg.materialize([*ASSETS, *CHECKS], resources=resources)
+    assert result.success
+    [answers] = result.asset_materializations_for_node("similar_movies")
+    assert answers.metadata["answers"].value == 0 and not (tmp_path / "delta" / "similar_movies").exists()
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert (
+        checks["similar_movies_valid"].passed and checks["similar_movies_valid"].description == "no answers stored yet"
+    )

@@ -2,10 +2,11 @@
 
 Every asset and check reads another asset's table through this IO manager: as a DataFrame, or as a
 `TableRef` (name, path, version) when its input is declared with `AS_REF`, for steps that read the table's
-change history rather than its rows; or None for a missing table when declared `OPTIONAL`.
+change history rather than its rows; an input typed `DataFrame | None` gets None while the table is missing.
 """
 
 import dagster as dg
+from dagster._core.types.dagster_type import DagsterTypeKind
 from pyspark.sql import DataFrame
 
 from movie_assets.delta_tables import (
@@ -23,7 +24,6 @@ from movie_assets.resources.spark import DeltaSparkResource
 PREVIEW_ROWS_KEY = "preview_rows"
 LOAD_AS_KEY = "load_as"
 AS_REF = {LOAD_AS_KEY: "ref"}
-OPTIONAL = {LOAD_AS_KEY: "optional"}  # None instead of a failure when the table is not materialized yet
 
 
 class DeltaTableIOManager(dg.ConfigurableIOManager):
@@ -48,7 +48,7 @@ class DeltaTableIOManager(dg.ConfigurableIOManager):
         try:
             frame = read_table(spark, path, name)
         except MissingTableError as err:
-            if load_as == "optional":
+            if context.dagster_type.kind == DagsterTypeKind.NULLABLE:  # an input typed `DataFrame | None`
                 return None
             raise dg.Failure(str(err)) from None
         if load_as == "ref":
