@@ -9,16 +9,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import dagster as dg
-from delta.exceptions import (
-    ConcurrentAppendException,
-    ConcurrentDeleteDeleteException,
-    ConcurrentDeleteReadException,
-    ConcurrentTransactionException,
-    ConcurrentWriteException,
-    DeltaConcurrentModificationException,
-    MetadataChangedException,
-    ProtocolChangedException,
-)
+import delta.exceptions
 from delta.tables import DeltaTable
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
@@ -26,16 +17,7 @@ from pyspark.sql.types import StructType
 
 # Delta's optimistic concurrency: a commit that lost the race to another writer raises one of these, and the
 # whole operation (re-reading the table) can be tried again.
-CONFLICTS = (
-    ConcurrentAppendException,
-    ConcurrentDeleteDeleteException,
-    ConcurrentDeleteReadException,
-    ConcurrentTransactionException,
-    ConcurrentWriteException,
-    DeltaConcurrentModificationException,
-    MetadataChangedException,
-    ProtocolChangedException,
-)
+CONFLICTS = tuple(getattr(delta.exceptions, name) for name in delta.exceptions.__all__)
 MAX_ATTEMPTS = 8
 MAX_CELL_CHARS = 500  # a Markdown cell longer than this is cut (the table itself keeps the whole value)
 log = logging.getLogger(__name__)

@@ -71,9 +71,6 @@ class Lakehouse(dg.ConfigurableResource):
     def table_path(self, name: str) -> str:
         return f"{self.root}/delta/{name}"
 
-    def results_path(self, *parts: str) -> str:
-        return "/".join([self.root, "results", *parts])
-
     @property
     def checkpoint_dir(self) -> str:
         return f"{self.root}/spark/checkpoints"

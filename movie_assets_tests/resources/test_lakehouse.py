@@ -11,7 +11,6 @@ def test_layout_under_the_root(tmp_path: Path) -> None:
     lakehouse = Lakehouse(data_dir=str(tmp_path / "new" / "root"))
     assert lakehouse.landing == str(tmp_path / "new" / "root" / "landing")
     assert lakehouse.table_path("ratings_bronze") == str(tmp_path / "new" / "root" / "delta" / "ratings_bronze")
-    assert lakehouse.results_path("similar_movies", "movie_id=1").startswith(lakehouse.root + "/results/")
     assert (tmp_path / "new" / "root").is_dir()
 
 
