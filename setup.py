@@ -18,11 +18,13 @@ setup(
         "numpy>=1.26",
         "pyarrow>=15",
         "threadpoolctl>=3",
+        # The serving steps read and write their small tables with delta-rs: an answer starts no JVM.
+        "deltalake>=1.0",
     ],
     extras_require={
-        # The movie-picker app: reads the tables with delta-rs (no JVM), launches runs through GraphQL.
+        # The movie-picker app: launches runs through GraphQL (it reads the tables with delta-rs, like the serving steps).
         # pandas < 3: what pyspark 4.2 supports (streamlit alone would take 3.x).
-        "app": ["streamlit>=1.40", "pandas<3", "deltalake>=0.25", "dagster-graphql==1.13.27"],
+        "app": ["streamlit>=1.40", "pandas<3", "dagster-graphql==1.13.27"],
         # Tests cover the app too; Playwright drives Debian's Chromium (it downloads no browser of its own).
         "dev": [
             "pytest>=8",
@@ -30,7 +32,6 @@ setup(
             "playwright>=1.50",
             "streamlit>=1.40",
             "pandas<3",
-            "deltalake>=0.25",
             "dagster-graphql==1.13.27",
         ],
     },

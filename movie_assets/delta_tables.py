@@ -10,14 +10,18 @@ from typing import Any, TypeVar
 
 import dagster as dg
 import delta.exceptions
+import deltalake.exceptions
 from delta.tables import DeltaTable
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
-# Delta's optimistic concurrency: a commit that lost the race to another writer raises one of these, and the
-# whole operation (re-reading the table) can be tried again.
-CONFLICTS = tuple(getattr(delta.exceptions, name) for name in delta.exceptions.__all__)
+# Delta's optimistic concurrency: a commit that lost the race to another writer raises one of these (Delta
+# Spark's documented list, and delta-rs's one), and the whole operation (re-reading the table) can be tried again.
+CONFLICTS = (
+    *(getattr(delta.exceptions, name) for name in delta.exceptions.__all__),
+    deltalake.exceptions.CommitFailedError,
+)
 MAX_ATTEMPTS = 8
 MAX_CELL_CHARS = 500  # a Markdown cell longer than this is cut (the table itself keeps the whole value)
 log = logging.getLogger(__name__)
@@ -30,6 +34,9 @@ class CreationRaceError(RuntimeError):
 
 class MissingTableError(LookupError):
     """A table that a step needs has not been materialized."""
+
+    def __init__(self, name: str, path: str) -> None:
+        super().__init__(f"{name} is not materialized yet (no Delta table at {path}): materialize {name} first.")
 
 
 @dataclass(frozen=True)
@@ -68,7 +75,7 @@ def table_exists(spark: SparkSession, path: str) -> bool:
 def read_table(spark: SparkSession, path: str, name: str) -> DataFrame:
     """The table at `path`, or an error that says to materialize `name` first."""
     if not table_exists(spark, path):
-        raise MissingTableError(f"{name} is not materialized yet (no Delta table at {path}): materialize {name} first.")
+        raise MissingTableError(name, path)
     return spark.read.format("delta").load(path)
 
 

@@ -1,16 +1,21 @@
-"""Answering "which movies are most like movie X?" from the ALS factors, and storing the answers."""
+"""Answering "which movies are most like movie X?": a lookup of movie_neighbors when it is current, else a ranking
+of the ALS factors; both through delta-rs and Arrow, so an answer starts no JVM.
+"""
 
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
+import pyarrow as pa
+from deltalake import DeltaTable
+from pyspark.sql import DataFrame
+from pyspark.sql.pandas.types import to_arrow_schema
 
 from movie_assets import schemas as S
-from movie_assets.delta_tables import table_exists, write_table
-from movie_assets.frames import local_frame
+from movie_assets.delta_rs import data_version, replace_rows, rows_where
 from movie_assets.similarity import FactorIndex
+
+ANSWERS_SCHEMA = to_arrow_schema(S.SIMILAR_MOVIES_SCHEMA)
+NEIGHBORS_SCHEMA = to_arrow_schema(S.MOVIE_NEIGHBORS_SCHEMA)
 
 
 class SimilarMoviesError(ValueError):
@@ -19,96 +24,141 @@ class SimilarMoviesError(ValueError):
 
 @dataclass(frozen=True)
 class Answers:
-    """movie id -> (its title, its answer rows), and why any asked id was not answered."""
+    """movie id -> (its title, its answer rows), where the ranking came from, and why any id was not answered."""
 
     answers: dict[int, tuple[str, list[dict[str, Any]]]]
+    looked_up: int = 0
     skipped: list[str] = field(default_factory=list)
 
 
-def load_index(factors: DataFrame, min_ratings: int) -> FactorIndex:
-    """The factors table as a FactorIndex, collected through Arrow (59k movies: about 2.4 MB).
+def index_from_arrow(factors: pa.Table, min_ratings: int) -> FactorIndex:
+    """The factors (movieId, features, count) as a FactorIndex (59k movies x rank 48: about 11 MB).
 
     Movies with fewer than `min_ratings` ratings can ask but are never an answer: their factors rest on too
     little data to point anywhere meaningful.
     """
-    table = factors.select(S.MOVIE_ID, S.FEATURES, S.COUNT).toArrow()
-    ids = table.column(S.MOVIE_ID).to_numpy()
-    features = table.column(S.FEATURES).combine_chunks().flatten().to_numpy(zero_copy_only=False)
-    candidate = table.column(S.COUNT).to_numpy() >= min_ratings
+    ids = factors.column(S.MOVIE_ID).to_numpy()
+    features = factors.column(S.FEATURES).combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    candidate = factors.column(S.COUNT).to_numpy() >= min_ratings
     return FactorIndex.build(ids, features.reshape(len(ids), -1), candidate)
 
 
-def neighbors_frame(spark: SparkSession, index: FactorIndex, k: int) -> DataFrame:
+def load_index(factors: DataFrame, min_ratings: int) -> FactorIndex:
+    """A factors DataFrame (a model fitted in this run) as a FactorIndex, collected through Arrow."""
+    return index_from_arrow(factors.select(S.MOVIE_ID, S.FEATURES, S.COUNT).toArrow(), min_ratings)
+
+
+def read_index(factors: DeltaTable, min_ratings: int) -> FactorIndex:
+    """The als_item_factors table as a FactorIndex."""
+    return index_from_arrow(factors.to_pyarrow_table(columns=[S.MOVIE_ID, S.FEATURES, S.COUNT]), min_ratings)
+
+
+def built_from(factors: DeltaTable, min_ratings: int) -> dict[str, int]:
+    """What neighbours are ranked from: stored with movie_neighbors, so an answer knows whether a lookup is current."""
+    return {"als_item_factors_version": data_version(factors)[0], "min_ratings": min_ratings}
+
+
+def neighbors_table(index: FactorIndex, k: int) -> pa.Table:
     """The k nearest neighbours of every movie (movie_id, rank, similar_movie_id, similarity)."""
     found = index.all_most_similar(k)
-    columns = {
-        S.QUERY_MOVIE_ID: found.movie_id.astype(np.int32),
-        S.RANK: found.rank.astype(np.int32),
-        S.SIMILAR_MOVIE_ID: found.similar_movie_id.astype(np.int32),
-        S.SIMILARITY: found.similarity,
-    }
-    return local_frame(spark, columns, S.MOVIE_NEIGHBORS_SCHEMA)
+    columns = [found.movie_id, found.rank, found.similar_movie_id, found.similarity]
+    arrays = [pa.array(c, type=f.type) for c, f in zip(columns, NEIGHBORS_SCHEMA, strict=True)]
+    return pa.Table.from_arrays(arrays, schema=NEIGHBORS_SCHEMA)
 
 
-def stored_answers(spark: SparkSession, path: str) -> dict[int, int]:
-    """movie_id -> k of every answer in the similar_movies table at `path`."""
-    if not table_exists(spark, path):
+def stored_answers(answers: DeltaTable | None) -> dict[int, int]:
+    """movie_id -> k of every stored answer."""
+    if answers is None:
         return {}
-    rows = spark.read.format("delta").load(path).groupBy(S.QUERY_MOVIE_ID).agg(F.max(S.RANK).alias("k")).collect()
-    return {r[S.QUERY_MOVIE_ID]: r["k"] for r in rows}
+    table = answers.to_pyarrow_table(columns=[S.QUERY_MOVIE_ID, S.RANK])
+    grouped = table.group_by(S.QUERY_MOVIE_ID).aggregate([(S.RANK, "max")]).to_pydict()
+    return dict(zip(grouped[S.QUERY_MOVIE_ID], grouped[f"{S.RANK}_max"], strict=True))
 
 
-def _lookup(frame: DataFrame, ids: set[int], columns: list[str]) -> dict[int, tuple]:
-    rows = frame.where(F.col(S.MOVIE_ID).isin(sorted(ids))).select(S.MOVIE_ID, *columns).collect()
-    return {r[S.MOVIE_ID]: tuple(r[c] for c in columns) for r in rows}
+def look_up(neighbors: DeltaTable, asked: dict[int, int]) -> dict[int, list[tuple[int, float]]]:
+    """The stored neighbours of each asked movie that has at least its k of them, best first."""
+    columns = [S.QUERY_MOVIE_ID, S.RANK, S.SIMILAR_MOVIE_ID, S.SIMILARITY]
+    rows = rows_where(neighbors, S.QUERY_MOVIE_ID, asked, columns)
+    rows = rows.sort_by([(S.QUERY_MOVIE_ID, "ascending"), (S.RANK, "ascending")]).to_pydict()
+    found: dict[int, list[tuple[int, float]]] = {}
+    for movie_id, rank, similar, similarity in zip(*(rows[c] for c in columns), strict=True):
+        if rank <= asked[movie_id]:
+            found.setdefault(movie_id, []).append((similar, similarity))
+    return {m: ranked for m, ranked in found.items() if len(ranked) == asked[m]}
+
+
+def rank(
+    asked: dict[int, int], factors: DeltaTable, neighbors: DeltaTable | None, min_ratings: int
+) -> tuple[dict[int, list[tuple[int, float]]], int]:
+    """Each asked movie's k neighbours, and how many were looked up in movie_neighbors.
+
+    A lookup needs movie_neighbors built from this factors version under this candidate rule, holding at least
+    k neighbours of the movie; every other answer is ranked from the factors, exactly as movie_neighbors would.
+    """
+    ranked: dict[int, list[tuple[int, float]]] = {}
+    if neighbors is not None:
+        stamp = data_version(neighbors)[1]
+        current = all(stamp.get(key) == value for key, value in built_from(factors, min_ratings).items())
+        if current and max(asked.values()) <= stamp.get("k", 0):
+            ranked = look_up(neighbors, asked)
+    looked_up, missing = len(ranked), [m for m in asked if m not in ranked]
+    if missing:
+        index = read_index(factors, min_ratings)
+        ranked |= {m: index.most_similar(m, asked[m]) for m in missing if index.position(m) is not None}
+    return ranked, looked_up
 
 
 def answer_movies(
-    spark: SparkSession,
-    path: str,
-    index: FactorIndex,
-    movies: DataFrame,
-    means: DataFrame,
+    answers_path: str,
+    factors: DeltaTable,
+    neighbors: DeltaTable | None,
+    movies: DeltaTable,
+    means: DeltaTable,
     asked: dict[int, int],
-    single: int | None,
+    min_ratings: int,
+    single: bool,
 ) -> Answers:
-    """Rank every asked movie id with its k and replace those ids' rows in the table at `path`, in one commit.
+    """Answer every asked movie id with its k and replace those ids' rows in the answers table, in one commit.
 
     With `single` (one asked id), a question that cannot be answered fails; otherwise it is skipped, with the
     reason, and its stale rows are removed.
     """
-    ranked = {m: index.most_similar(m, k) for m, k in asked.items() if index.position(m) is not None}
-    titles = _lookup(movies, set(asked) | {s for found in ranked.values() for s, _ in found}, [S.TITLE, S.GENRES])
-    stats = _lookup(means, {s for found in ranked.values() for s, _ in found}, [S.COUNT, S.MEAN])
+    ranked, looked_up = rank(asked, factors, neighbors, min_ratings)
+    similar = {s for found in ranked.values() for s, _ in found}
+    titles = _by_movie(rows_where(movies, S.MOVIE_ID, set(asked) | similar, [S.MOVIE_ID, S.TITLE, S.GENRES]))
+    stats = _by_movie(rows_where(means, S.MOVIE_ID, similar, [S.MOVIE_ID, S.COUNT, S.MEAN]))
     answers, skipped = {}, []
     for movie_id in sorted(asked):
         if movie_id not in titles:
             problem = f"movie_id {movie_id} is not in movies_bronze: pick a movieId from movies.csv."
         elif movie_id not in ranked:
             problem = (
-                f"movie_id {movie_id} ({titles[movie_id][0]}) has no ALS factors because it has no ratings: "
+                f"movie_id {movie_id} ({titles[movie_id][S.TITLE]}) has no ALS factors because it has no ratings: "
                 "pick a movie that has been rated."
             )
         else:
             rows = [
                 {
                     S.QUERY_MOVIE_ID: movie_id,
-                    S.RANK: rank,
-                    S.SIMILAR_MOVIE_ID: similar,
-                    S.TITLE: titles.get(similar, (None, None))[0],
-                    S.GENRES: titles.get(similar, (None, None))[1],
+                    S.RANK: position,
+                    S.SIMILAR_MOVIE_ID: similar_id,
+                    S.TITLE: titles.get(similar_id, {}).get(S.TITLE),
+                    S.GENRES: titles.get(similar_id, {}).get(S.GENRES),
                     S.SIMILARITY: similarity,
-                    S.COUNT: stats.get(similar, (None, None))[0],
-                    S.MEAN: stats.get(similar, (None, None))[1],
+                    S.COUNT: stats.get(similar_id, {}).get(S.COUNT),
+                    S.MEAN: stats.get(similar_id, {}).get(S.MEAN),
                 }
-                for rank, (similar, similarity) in enumerate(ranked[movie_id], start=1)
+                for position, (similar_id, similarity) in enumerate(ranked[movie_id], start=1)
             ]
-            answers[movie_id] = (titles[movie_id][0], rows)
+            answers[movie_id] = (titles[movie_id][S.TITLE], rows)
             continue
-        if single is not None:
+        if single:
             raise SimilarMoviesError(problem)
         skipped.append(problem)
-    stored = [{c: row[c] for c in S.SIMILAR_MOVIES_SCHEMA.names} for _, rows in answers.values() for row in rows]
-    frame = local_frame(spark, stored, S.SIMILAR_MOVIES_SCHEMA).coalesce(1)
-    write_table(frame, path, replace_where=f"{S.QUERY_MOVIE_ID} IN ({', '.join(str(int(m)) for m in sorted(asked))})")
-    return Answers(answers, skipped)
+    stored = pa.Table.from_pylist([row for _, rows in answers.values() for row in rows], schema=ANSWERS_SCHEMA)
+    replace_rows(answers_path, stored, predicate=f"{S.QUERY_MOVIE_ID} IN ({', '.join(map(str, sorted(asked)))})")
+    return Answers(answers, looked_up, skipped)
+
+
+def _by_movie(table: pa.Table) -> dict[int, dict[str, Any]]:
+    return {row.pop(S.MOVIE_ID): row for row in table.to_pylist()}

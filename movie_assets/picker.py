@@ -13,9 +13,10 @@ from typing import Any
 import pyarrow.compute as pc
 from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
 from deltalake import DeltaTable
-from deltalake.exceptions import TableNotFoundError
 
 from movie_assets import schemas as S
+from movie_assets.delta_rs import data_version, open_table
+from movie_assets.delta_tables import MissingTableError
 from movie_assets.resources.lakehouse import Lakehouse, default_data_dir
 
 DAGSTER_URL_ENV = "MOVIE_ASSETS_DAGSTER_URL"
@@ -70,13 +71,16 @@ class Store:
 
     def _table(self, name: str) -> DeltaTable | None:
         try:
-            return DeltaTable(self.lakehouse.table_path(name))
-        except TableNotFoundError:
+            return open_table(self.lakehouse.table_path(name), name)
+        except MissingTableError:
             return None
 
-    def _committed_at(self, name: str) -> int:
-        table = self._table(name)
-        return table.history(1)[0]["timestamp"] if table else -1
+    def _neighbors_current(self) -> bool:
+        """movie_neighbors was ranked from the factors as they are now (its commit records their version)."""
+        neighbors, factors = self._table("movie_neighbors"), self._table("als_item_factors")
+        if neighbors is None or factors is None:
+            return False
+        return data_version(neighbors)[1].get("als_item_factors_version") == data_version(factors)[0]
 
     def catalog(self) -> Catalog:
         table = self._table("movies_bronze")
@@ -93,8 +97,8 @@ class Store:
         return sorted(found.to_pylist(), key=lambda r: r[S.RANK])
 
     def answer(self, movie_id: int, k: int, catalog: Catalog) -> Answer | None:
-        """The stored answer: movie_neighbors when it is newer than the factors, else a similar_movies answer."""
-        if self._committed_at("movie_neighbors") >= self._committed_at("als_item_factors") >= 0:
+        """The stored answer: movie_neighbors when it is current, else a similar_movies answer."""
+        if self._neighbors_current():
             rows = self._rows("movie_neighbors", movie_id)
             if len(rows) >= k:
                 for row in rows:

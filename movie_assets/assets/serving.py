@@ -1,25 +1,32 @@
 """Serving: the movies most like a chosen one, asked by run config, and every movie's neighbours for lookups.
 
 Both rank the same factors under the same candidate rule (`als_models.answer.min_ratings`), so an answer
-looked up in `movie_neighbors` equals the one `similar_movies` computes.
+looked up in `movie_neighbors` equals the one ranked from the factors. Both read and write through delta-rs:
+an answer starts no Spark session.
 """
 
 import time
 
 import dagster as dg
+from deltalake import DeltaTable
 from pydantic import Field
-from pyspark.sql import DataFrame
 
 from movie_assets import keys
 from movie_assets import schemas as S
 from movie_assets.assets.ml import ML
 from movie_assets.automation import REFRESH
-from movie_assets.delta_tables import markdown_table
-from movie_assets.neighbors import SimilarMoviesError, answer_movies, load_index, neighbors_frame, stored_answers
+from movie_assets.delta_rs import open_table, replace_rows, table_metadata
+from movie_assets.delta_tables import MissingTableError, markdown_table
+from movie_assets.neighbors import (
+    SimilarMoviesError,
+    answer_movies,
+    built_from,
+    neighbors_table,
+    read_index,
+    stored_answers,
+)
 from movie_assets.resources.als_models import AlsModels
-from movie_assets.resources.delta_io_manager import PREVIEW_ROWS_KEY
 from movie_assets.resources.lakehouse import Lakehouse
-from movie_assets.resources.spark import DeltaSparkResource
 
 MAX_ID = 2**31 - 1  # movieId is a 32-bit int
 MAX_K = 1000
@@ -47,28 +54,41 @@ def check_config(config: SimilarMoviesConfig) -> None:
 def similar_movies(
     context: dg.AssetExecutionContext,
     config: SimilarMoviesConfig,
-    als_item_factors: DataFrame,
-    movies_bronze: DataFrame,
-    movie_mean_count_silver: DataFrame,
+    als_item_factors: DeltaTable,
+    movie_neighbors: DeltaTable | None,
+    movies_bronze: DeltaTable,
+    movie_mean_count_silver: DeltaTable,
     als_models: AlsModels,
-    pyspark: DeltaSparkResource,
     lakehouse: Lakehouse,
 ) -> dg.MaterializeResult:
     """The k movies most like `movie_id` by cosine of the factors; without one, every stored answer again."""
     check_config(config)
-    spark, path = pyspark.spark_session, lakehouse.table_path(keys.SIMILAR_MOVIES)
-    asked = {config.movie_id: config.k} if config.movie_id is not None else stored_answers(spark, path)
+    path = lakehouse.table_path(keys.SIMILAR_MOVIES)
+    if config.movie_id is not None:
+        asked = {config.movie_id: config.k}
+    else:
+        try:
+            asked = stored_answers(open_table(path, keys.SIMILAR_MOVIES))
+        except MissingTableError:
+            asked = {}
     if not asked:
         context.log.info("no movie_id given and no stored answers to refresh: nothing to do")
         return dg.MaterializeResult(metadata={"answers": 0})
-    index = load_index(als_item_factors, als_models.answer.min_ratings)
+    min_ratings = als_models.answer.min_ratings
     try:
-        result = answer_movies(spark, path, index, movies_bronze, movie_mean_count_silver, asked, config.movie_id)
+        result = answer_movies(
+            path, als_item_factors, movie_neighbors, movies_bronze, movie_mean_count_silver, asked, min_ratings,
+            single=config.movie_id is not None,
+        )  # fmt: skip
     except SimilarMoviesError as err:
         raise dg.Failure(str(err)) from None
     for skipped in result.skipped:
         context.log.warning(skipped)
-    metadata: dict[str, object] = {"answers": len(result.answers), "answers_from": als_models.answers_from}
+    metadata: dict[str, object] = {
+        "answers": len(result.answers),
+        "looked_up_in_movie_neighbors": result.looked_up,
+        "answers_from": als_models.answers_from,
+    }
     if config.movie_id is not None:
         [(title, rows)] = result.answers.values()
         table = markdown_table(rows, ANSWER_COLUMNS)
@@ -87,22 +107,27 @@ class MovieNeighborsConfig(dg.Config):
     k: int = Field(default=50, ge=1, le=MAX_K, description=f"neighbours per movie (1..{MAX_K})")
 
 
-@dg.asset(**ML, automation_condition=REFRESH, metadata={PREVIEW_ROWS_KEY: 10}, pool=keys.pool(keys.MOVIE_NEIGHBORS))
+@dg.asset(**ML, automation_condition=REFRESH, pool=keys.pool(keys.MOVIE_NEIGHBORS))
 def movie_neighbors(
     context: dg.AssetExecutionContext,
     config: MovieNeighborsConfig,
-    als_item_factors: DataFrame,
+    als_item_factors: DeltaTable,
     als_models: AlsModels,
-    pyspark: DeltaSparkResource,
-) -> DataFrame:
+    lakehouse: Lakehouse,
+) -> dg.MaterializeResult:
     """The k nearest neighbours of every movie by cosine similarity of the factors, so an answer is a lookup."""
-    index = load_index(als_item_factors, als_models.answer.min_ratings)
+    min_ratings, path = als_models.answer.min_ratings, lakehouse.table_path(keys.MOVIE_NEIGHBORS)
+    stamp = {**built_from(als_item_factors, min_ratings), "k": config.k}
+    index = read_index(als_item_factors, min_ratings)
     started = time.perf_counter()
-    neighbors = neighbors_frame(pyspark.spark_session, index, config.k)
+    neighbors = neighbors_table(index, config.k)
     seconds = time.perf_counter() - started
     context.log.info(f"top-{config.k} neighbours of {len(index.ids):,} movies computed in {seconds:.1f} s")
-    context.add_output_metadata({"k": config.k, "movies": len(index.ids), "compute_seconds": round(seconds, 2)})
-    return neighbors
+    replace_rows(path, neighbors, user_metadata=stamp)
+    metadata = table_metadata(open_table(path, keys.MOVIE_NEIGHBORS), preview_rows=10)
+    return dg.MaterializeResult(
+        metadata={**metadata, **stamp, "movies": len(index.ids), "compute_seconds": round(seconds, 2)}
+    )
 
 
 similar_movies_job = dg.define_asset_job(

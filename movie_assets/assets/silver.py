@@ -14,7 +14,7 @@ from movie_assets import schemas as S
 from movie_assets.automation import REFRESH
 from movie_assets.delta_tables import TableRef, table_metadata
 from movie_assets.progress import spark_progress
-from movie_assets.resources.delta_io_manager import AS_REF, PREVIEW_ROWS_KEY
+from movie_assets.resources.delta_io_manager import PREVIEW_ROWS_KEY
 from movie_assets.resources.lakehouse import Lakehouse
 from movie_assets.resources.spark import DeltaSparkResource
 from movie_assets.transforms import mean_count, ratings_with_titles
@@ -31,7 +31,7 @@ class SilverConfig(dg.Config):
     full_refresh: bool = Field(default=False, description="rebuild from all of ratings_bronze instead of merging")
 
 
-@dg.asset(**SILVER, ins={keys.RATINGS_BRONZE: dg.AssetIn(metadata=AS_REF)}, pool=keys.pool(keys.RATINGS_SILVER))
+@dg.asset(**SILVER, pool=keys.pool(keys.RATINGS_SILVER))
 def ratings_silver(
     context: dg.AssetExecutionContext,
     config: SilverConfig,

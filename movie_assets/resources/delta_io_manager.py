@@ -1,14 +1,18 @@
 """Stores each asset's Spark DataFrame as the Delta table delta/<asset_name>/ under the data root.
 
-Every asset and check reads another asset's table through this IO manager: as a DataFrame, or as a
-`TableRef` (name, path, version) when its input is declared with `AS_REF`, for steps that read the table's
-change history rather than its rows; an input typed `DataFrame | None` gets None while the table is missing.
+Every asset and check reads another asset's table through this IO manager, in the form its input's type asks
+for: a Spark `DataFrame`; a `TableRef` (name, path, version) for steps that read the table's change history;
+or a delta-rs `deltalake.DeltaTable` for the serving steps, which read a few rows without starting a JVM.
+An input typed `... | None` gets None while the table is missing; otherwise a missing table fails the step
+with one sentence saying what to materialize.
 """
 
 import dagster as dg
+import deltalake
 from dagster._core.types.dagster_type import DagsterTypeKind
 from pyspark.sql import DataFrame
 
+from movie_assets.delta_rs import open_table
 from movie_assets.delta_tables import (
     MissingTableError,
     TableRef,
@@ -22,8 +26,6 @@ from movie_assets.resources.lakehouse import Lakehouse
 from movie_assets.resources.spark import DeltaSparkResource
 
 PREVIEW_ROWS_KEY = "preview_rows"
-LOAD_AS_KEY = "load_as"
-AS_REF = {LOAD_AS_KEY: "ref"}
 
 
 class DeltaTableIOManager(dg.ConfigurableIOManager):
@@ -42,15 +44,20 @@ class DeltaTableIOManager(dg.ConfigurableIOManager):
         preview = int((context.definition_metadata or {}).get(PREVIEW_ROWS_KEY, 0))
         context.add_output_metadata(table_metadata(self.pyspark.spark_session, path, preview_rows=preview))
 
-    def load_input(self, context: dg.InputContext) -> DataFrame | TableRef | None:
-        spark, name, path = self.pyspark.spark_session, context.asset_key.to_user_string(), self._path(context)
-        load_as = (context.definition_metadata or {}).get(LOAD_AS_KEY)
+    def load_input(self, context: dg.InputContext) -> DataFrame | TableRef | deltalake.DeltaTable | None:
+        name, path = context.asset_key.to_user_string(), self._path(context)
+        wanted, optional = context.dagster_type, context.dagster_type.kind == DagsterTypeKind.NULLABLE
+        if optional:
+            wanted = wanted.inner_type
         try:
+            if wanted.typing_type is deltalake.DeltaTable:
+                return open_table(path, name)
+            spark = self.pyspark.spark_session
             frame = read_table(spark, path, name)
         except MissingTableError as err:
-            if context.dagster_type.kind == DagsterTypeKind.NULLABLE:  # an input typed `DataFrame | None`
+            if optional:
                 return None
             raise dg.Failure(str(err)) from None
-        if load_as == "ref":
+        if wanted.typing_type is TableRef:
             return TableRef(name, path, table_version(spark, path))
         return frame

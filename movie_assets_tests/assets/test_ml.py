@@ -104,6 +104,32 @@ def test_answer_equals_brute_force(spark: SparkSession, lake: tuple[Path, dict])
     assert "| count | mean |" in metadata["similar_movies"].value.splitlines()[0]
 
 
+def answer_rows(spark: SparkSession, root: Path, movie_id: int) -> list[tuple]:
+    rows = spark.read.format("delta").load(str(root / "delta" / "similar_movies")).where(f"movie_id = {movie_id}")
+    return sorted(tuple(r) for r in rows.collect())
+
+
+def looked_up(result: dg.ExecuteInProcessResult) -> int:
+    assert result.success
+    return result.asset_materializations_for_node("similar_movies")[0].metadata["looked_up_in_movie_neighbors"].value
+
+
+def test_an_answer_is_a_lookup_only_while_movie_neighbors_is_current(
+    spark: SparkSession, lake: tuple[Path, dict]
+) -> None:
+    root, resources = lake
+    shutil.rmtree(root / "delta" / "movie_neighbors", ignore_errors=True)
+    assert looked_up(ask(resources, 7, k=8)) == 0  # no movie_neighbors: ranked from the factors
+    ranked = answer_rows(spark, root, 7)
+    assert dg.materialize(ASSETS, resources=resources, selection=["movie_neighbors"]).success  # k 50, and its check
+    assert looked_up(ask(resources, 7, k=8)) == 1
+    assert answer_rows(spark, root, 7) == ranked  # the same rows, to the last bit of each similarity
+    assert looked_up(ask(resources, 7, k=51)) == 0  # more than movie_neighbors holds
+    assert dg.materialize(ASSETS, resources=resources, selection=["als_item_factors"]).success  # a new version
+    assert looked_up(ask(resources, 7, k=8)) == 0  # movie_neighbors is stale: ranked from the factors again
+    assert answer_rows(spark, root, 7) == ranked  # same seed, same factors
+
+
 def test_new_answer_replaces_only_its_movie(spark: SparkSession, lake: tuple[Path, dict]) -> None:
     root, resources = lake
     assert ask(resources, 2, k=5).success

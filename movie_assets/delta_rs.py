@@ -1,0 +1,96 @@
+"""Small Delta tables without a JVM: the serving steps read and write them with delta-rs (`deltalake`).
+
+An answer reads a few rows of four tables and writes k rows: delta-rs does that in milliseconds, where a Spark
+session alone takes seconds to start. The protocol is Delta's, so Spark reads what delta-rs writes, and a commit
+that loses a race to another writer is retried like any other (`delta_tables.retrying_conflicts`).
+"""
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import dagster as dg
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake.exceptions import TableNotFoundError
+
+from movie_assets.delta_tables import MissingTableError, markdown_table, retrying_conflicts
+
+MAINTENANCE = {"OPTIMIZE", "VACUUM START", "VACUUM END"}  # commits that rewrite files but change no rows
+HADOOP_SCHEMES = {"s3a://": "s3://", "s3n://": "s3://"}  # Hadoop's names for what delta-rs calls s3://
+
+
+def uri(path: str) -> str:
+    """A table path as delta-rs takes it: local paths, file://, s3:// (Hadoop's s3a://), gs://, abfss://.
+
+    Credentials come from the environment (AWS_*, GOOGLE_*, AZURE_* variables), as for Spark's connectors.
+    """
+    for hadoop, native in HADOOP_SCHEMES.items():
+        if path.startswith(hadoop):
+            return native + path.removeprefix(hadoop)
+    return path
+
+
+def open_table(path: str, name: str) -> DeltaTable:
+    """The table at `path` as of now, or MissingTableError saying to materialize `name` first."""
+    try:
+        return DeltaTable(uri(path))
+    except TableNotFoundError:
+        raise MissingTableError(name, path) from None
+
+
+def rows_where(table: DeltaTable, column: str, values: Iterable[int], columns: list[str]) -> pa.Table:
+    """`columns` of the rows whose `column` is one of `values` (file statistics skip the other files)."""
+    dataset = table.to_pyarrow_dataset()
+    wanted = pa.array(sorted(set(values)), type=dataset.schema.field(column).type)
+    return dataset.to_table(columns=columns, filter=pc.field(column).isin(wanted))
+
+
+def data_version(table: DeltaTable) -> tuple[int, dict[str, Any]]:
+    """The version and `userMetadata` of the table's last commit that changed rows (maintenance changes none)."""
+    for commit in table.history(limit=50):
+        if commit.get("operation") not in MAINTENANCE:
+            text = commit.get("userMetadata")
+            return int(commit["version"]), json.loads(text) if text else {}
+    return table.version(), {}
+
+
+def replace_rows(
+    path: str, rows: pa.Table, predicate: str | None = None, user_metadata: dict[str, Any] | None = None
+) -> None:
+    """Replace the rows matching `predicate` (all rows without one) with `rows` in one commit, creating the table
+    if needed; `user_metadata` is stored as the commit's `userMetadata`."""
+    properties = CommitProperties(custom_metadata={"userMetadata": json.dumps(user_metadata or {}, sort_keys=True)})
+    schema_mode = "overwrite" if predicate is None else None
+
+    def commit() -> None:
+        write_deltalake(
+            uri(path),
+            rows,
+            mode="overwrite",
+            predicate=predicate,
+            schema_mode=schema_mode,
+            commit_properties=properties,
+        )
+
+    retrying_conflicts(commit, f"writing {path}")
+
+
+def table_metadata(table: DeltaTable, preview_rows: int = 0) -> dict[str, Any]:
+    """Row count, URI, schema and version of the table as just committed, from its log (no data scanned)."""
+    files = pa.table(table.get_add_actions(flatten=True)).to_pydict()
+    dataset = table.to_pyarrow_dataset()
+    metadata: dict[str, Any] = {
+        "dagster/row_count": dg.MetadataValue.int(sum(files["num_records"])),
+        "dagster/uri": dg.MetadataValue.path(table.table_uri),
+        "dagster/column_schema": dg.TableSchema(
+            columns=[dg.TableColumn(name=f.name, type=str(f.type)) for f in dataset.schema]
+        ),
+        "delta_version": dg.MetadataValue.int(table.version()),
+        "delta_files": dg.MetadataValue.int(len(files["path"])),
+    }
+    if preview_rows:
+        head = dataset.head(preview_rows).to_pylist()
+        metadata["preview"] = dg.MetadataValue.md(markdown_table(head, dataset.schema.names))
+    return metadata
