@@ -7,7 +7,9 @@ error; the browser tests in test_ui_browser.py open the same server.
 
 import contextlib
 import importlib.util
+import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -17,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from dagster_graphql import DagsterGraphQLClient
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
@@ -249,6 +252,33 @@ def test_api_bad_movie_id_fails_with_the_asset_message(
     assert "movie_id 999999999 is not in movies_bronze: pick a movieId from movies.csv." in messages
 
 
+def readme_block(language: str, containing: str) -> str:
+    """The README's fenced `language` block that contains `containing`."""
+    blocks = re.findall(rf"^```{language}\n(.*?)^```", (REPO / "README.md").read_text(), re.M | re.S)
+    [block] = [b for b in blocks if containing in b]
+    return block
+
+
+def test_the_readme_ask_commands_against_the_server(
+    server: tuple[Path, int, Path], built: Path, client: DagsterGraphQLClient, spark: SparkSession
+) -> None:
+    """The Launchpad YAML through the API, and the CLI command as printed (it runs on the server's instance)."""
+    root, port, log = server
+    run_config = yaml.safe_load(readme_block("yaml", "similar_movies:"))
+    run_id = client.submit_job_execution("similar_movies_job", run_config=run_config)
+    wait_for("the Launchpad's run", lambda: client.get_run_status(run_id).value == "SUCCESS", 300, log)
+
+    command = readme_block("bash", "--select similar_movies")
+    env = {**os.environ, "DAGSTER_HOME": str(root / "dagster_home"), "MOVIE_ASSETS_DATA_DIR": str(root)}
+    done = subprocess.run(["bash", "-c", command], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    [cli_run] = set(re.findall(r" - ([0-9a-f-]{36}) - .*RUN_SUCCESS", done.stderr + done.stdout))
+    assert run_details(port, cli_run)[0]["status"] == "SUCCESS"  # the server's UI lists the CLI's run
+    movie_id = json.loads(re.search(r"'(\{.*\})'", command).group(1))["ops"]["similar_movies"]["config"]["movie_id"]
+    answer = spark.read.format("delta").load(str(root / "delta" / "similar_movies")).where(f"movie_id = {movie_id}")
+    assert answer.count() == 10
+
+
 def test_app_launches_the_job_when_no_answer_is_stored(
     server: tuple[Path, int, Path],
     built: Path,
@@ -314,7 +344,7 @@ def test_ui_asset_graph_and_launchpad(
     server: tuple[Path, int, Path], client: DagsterGraphQLClient, browser: object, screenshots: Path
 ) -> None:
     _, port, _ = server
-    width, height = 1900, 2000  # tall enough for the whole expanded graph
+    width, height = 2400, 2400  # large enough for the whole expanded graph with full names
     page = browser.new_page(viewport={"width": width, "height": height})
     page.goto(f"http://127.0.0.1:{port}/asset-groups")
     page.get_by_text("Materialize all").wait_for(timeout=60_000)

@@ -14,9 +14,9 @@ from movie_assets.maintenance import MaintenanceSettings, maintain
 pytestmark = pytest.mark.slow
 
 
-def twenty_small_commits(spark: SparkSession, root: Path) -> str:
+def small_commits(spark: SparkSession, root: Path, n: int = 6) -> str:
     path = str(root / "delta" / keys.RATINGS_BRONZE)
-    for i in range(20):
+    for i in range(n):
         rows = spark.createDataFrame(
             [(i, 1, 4.0, i, f"ratings_{i}.csv")],
             "userId INT, movieId INT, rating DOUBLE, timestamp INT, source_file STRING",
@@ -36,7 +36,7 @@ def run(resources: dict, **settings: object) -> dg.ExecuteInProcessResult:
 
 
 def test_compaction_and_vacuum(spark: SparkSession, tmp_path: Path, resources: dict) -> None:
-    path = twenty_small_commits(spark, tmp_path)
+    path = small_commits(spark, tmp_path)
     rows = sorted(tuple(r) for r in spark.read.format("delta").load(path).collect())
     result = run(resources, retention_hours=0, allow_short_retention=True)
     assert result.success
@@ -44,7 +44,7 @@ def test_compaction_and_vacuum(spark: SparkSession, tmp_path: Path, resources: d
         e for e in result.all_events if e.event_type_value == "STEP_OUTPUT" and e.step_key == "maintain_ratings_bronze"
     ]
     metadata = {k: v.value for k, v in event.event_specific_data.metadata.items()}
-    assert metadata["live_files_before"] == 20 and metadata["files_on_disk_before"] >= 20  # + change data files
+    assert metadata["live_files_before"] == 6 and metadata["files_on_disk_before"] >= 6  # + change data files
     assert metadata["live_files_after"] == 1 and metadata["files_on_disk_after"] == 1
     assert sorted(tuple(r) for r in spark.read.format("delta").load(path).collect()) == rows
     skipped = [
