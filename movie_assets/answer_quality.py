@@ -102,7 +102,33 @@ _SCORED = StructType(
 )
 
 
-def score(spark: SparkSession, data: Split, ranker: Ranker, k: int = K) -> dict[str, float]:
+@dataclass(frozen=True)
+class Scores:
+    """Hit rate@k and NDCG@k over the split's queries, and each query's hit (in the split's query order)."""
+
+    hit_rate: float
+    ndcg: float
+    queries: int
+    hits: np.ndarray
+
+    def summary(self) -> dict[str, float]:
+        return {"hit_rate": self.hit_rate, "ndcg": self.ndcg, "queries": self.queries}
+
+
+def user_interval(data: Split, per_query: np.ndarray, seed: int, rounds: int = 2000) -> tuple[float, float]:
+    """A 95% interval for the mean of `per_query` (a hit, or a difference of two methods' hits), by resampling
+    test users with replacement (a user's queries stay together: they share the held-out likes)."""
+    if not data.queries:
+        return (0.0, 0.0)
+    _, user = np.unique(np.array([u for u, _ in data.queries]), return_inverse=True)
+    sums, counts = np.bincount(user, weights=per_query), np.bincount(user)
+    picks = np.random.default_rng(seed).integers(0, len(sums), (rounds, len(sums)))
+    means = sums[picks].sum(axis=1) / counts[picks].sum(axis=1)
+    low, high = np.quantile(means, [0.025, 0.975])
+    return float(low), float(high)
+
+
+def score(spark: SparkSession, data: Split, ranker: Ranker, k: int = K) -> Scores:
     """Hit rate@k and NDCG@k (RankingEvaluator) of `ranker`'s neighbours over the split's queries."""
     found = ranker(np.array(sorted({q for _, q in data.queries}), dtype=np.int64), k)
     rows = [
@@ -114,12 +140,12 @@ def score(spark: SparkSession, data: Split, ranker: Ranker, k: int = K) -> dict[
         }
         for user, query in data.queries
     ]
+    hits = np.array([bool(set(r[NEIGHBOURS]) & set(r[HELD_OUT])) for r in rows], dtype=np.float64)
     if not rows:  # no user liked enough movies to be tested
-        return {"hit_rate": 0.0, "ndcg": 0.0, "queries": 0}
+        return Scores(0.0, 0.0, 0, hits)
     scored = local_frame(spark, rows, _SCORED)
-    hit_rate = scored.select(F.avg(F.arrays_overlap(NEIGHBOURS, HELD_OUT).cast("double"))).first()[0] or 0.0
     ndcg = RankingEvaluator(predictionCol=NEIGHBOURS, labelCol=HELD_OUT, metricName="ndcgAtK", k=k).evaluate(scored)
-    return {"hit_rate": float(hit_rate), "ndcg": float(ndcg), "queries": len(rows)}
+    return Scores(float(hits.mean()), float(ndcg), len(rows), hits)
 
 
 @dataclass(frozen=True)

@@ -36,21 +36,25 @@ def test_a_method_that_finds_the_groups_scores_one_and_popularity_less(spark: Sp
     data = Q.split(two_tastes(spark), SPLIT)
     interactions = Q.Interactions.of(data.train)
     knn = Q.score(spark, data, Q.item_knn_ranker(interactions))
-    assert knn["hit_rate"] == 1.0 and knn["queries"] == 2 * len(data.held_out)
+    assert knn.hit_rate == 1.0 and knn.queries == 2 * len(data.held_out)
+    assert Q.user_interval(data, knn.hits, seed=1) == (1.0, 1.0)
     oracle = FactorIndex.build(
         np.array(GROUP_A + GROUP_B), np.array([[1.0, 0.0]] * 12 + [[0.0, 1.0]] * 12)
     )  # each movie's factor is its group
-    assert Q.score(spark, data, Q.factors_ranker(oracle))["hit_rate"] == 1.0
+    assert Q.score(spark, data, Q.factors_ranker(oracle)).hit_rate == 1.0
     popularity = Q.score(spark, data, Q.popularity_ranker(interactions))
     group_a_users = sum(1 for u in data.held_out if u <= 20)
     assert group_a_users > 0
-    assert popularity["hit_rate"] == pytest.approx(1 - group_a_users / len(data.held_out))
-    assert popularity["ndcg"] < knn["ndcg"]
+    assert popularity.hit_rate == pytest.approx(1 - group_a_users / len(data.held_out))
+    assert popularity.ndcg < knn.ndcg
+    # Popularity misses exactly the group-A users' queries: resampling users bounds its hit rate strictly
+    # inside (0, 1), and kNN's lead over it strictly above 0.
+    low, high = Q.user_interval(data, popularity.hits, seed=1)
+    assert 0 < low <= popularity.hit_rate <= high < 1
+    assert Q.user_interval(data, knn.hits - popularity.hits, seed=1)[0] > 0
 
 
 def test_no_user_with_enough_likes_scores_nothing(spark: SparkSession) -> None:
     ratings = spark.createDataFrame([(1, 1, 5.0, 0), (1, 2, 4.0, 0)], S.RATINGS_CSV_SCHEMA)
     data = Q.split(ratings, SPLIT)
-    assert (
-        data.queries == [] and Q.score(spark, data, Q.popularity_ranker(Q.Interactions.of(data.train)))["queries"] == 0
-    )
+    assert data.queries == [] and Q.score(spark, data, Q.popularity_ranker(Q.Interactions.of(data.train))).queries == 0

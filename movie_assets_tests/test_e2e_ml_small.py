@@ -112,6 +112,11 @@ def test_default_answers_beat_both_baselines(run: dg.ExecuteInProcessResult) -> 
     assert answers > metadata["popularity_hit_rate_at_10"].value
     assert answers > metadata["item_knn_hit_rate_at_10"].value
     assert metadata["queries"].value == 3 * metadata["test_users"].value > 300
+    lead = metadata["answers_minus_popularity"].value
+    assert lead == pytest.approx(answers - metadata["popularity_hit_rate_at_10"].value)
+    low, high = (float(x) for x in metadata["answers_minus_popularity_interval"].value.split(" .. "))
+    assert low < lead < high  # users resampled: the lead's 95% interval
+    assert "| method | hit_rate@10 | 95% interval |" in metadata["quality"].value
 
 
 def test_no_default_answer_has_fewer_ratings_than_the_rule(spark: SparkSession, lakehouse: Path) -> None:

@@ -18,7 +18,7 @@ from movie_assets.resources.als_models import AlsConfig, AlsModels
 from movie_assets.resources.lakehouse import Lakehouse
 from movie_assets.resources.spark import DeltaSparkResource
 
-COLUMNS = ["method", "hit_rate@10", "ndcg@10", "queries"]
+COLUMNS = ["method", "hit_rate@10", "95% interval", "ndcg@10", "queries"]
 
 
 class SplitSettings(dg.Config):
@@ -35,16 +35,21 @@ class SplitSettings(dg.Config):
         return Q.SplitConfig(**{f: getattr(self, f) for f in Q.SplitConfig.__dataclass_fields__})
 
 
-def _row(method: str, scores: dict[str, float]) -> dict[str, object]:
+def _interval(bounds: tuple[float, float]) -> str:
+    return f"{bounds[0]:+.3f} .. {bounds[1]:+.3f}" if min(bounds) < 0 else f"{bounds[0]:.3f} .. {bounds[1]:.3f}"
+
+
+def _row(method: str, scores: Q.Scores, data: Q.Split, seed: int) -> dict[str, object]:
     return {
         "method": method,
-        "hit_rate@10": scores["hit_rate"],
-        "ndcg@10": scores["ndcg"],
-        "queries": scores["queries"],
+        "hit_rate@10": scores.hit_rate,
+        "95% interval": _interval(Q.user_interval(data, scores.hits, seed)),
+        "ndcg@10": scores.ndcg,
+        "queries": scores.queries,
     }
 
 
-def _factors_scores(spark: object, data: Q.Split, config: AlsConfig) -> dict[str, float]:
+def _factors_scores(spark: object, data: Q.Split, config: AlsConfig) -> Q.Scores:
     index = Q.fitted_index(data.train, config.params(), config.min_ratings)
     return Q.score(spark, data, Q.factors_ranker(index))
 
@@ -72,26 +77,32 @@ def similarity_evaluation(
         data.train.persist()
         interactions = Q.Interactions.of(data.train)
         answers = _factors_scores(spark, data, als_models.answer)
-        rows = [
-            _row(f"answers ({als_models.answers_from} ALS)", answers),
-            _row("popularity", Q.score(spark, data, Q.popularity_ranker(interactions))),
-            _row("item-kNN cosine", Q.score(spark, data, Q.item_knn_ranker(interactions))),
-        ]
+        baselines = {
+            "popularity": Q.score(spark, data, Q.popularity_ranker(interactions)),
+            "item_knn": Q.score(spark, data, Q.item_knn_ranker(interactions)),
+        }
+        scored = {f"answers ({als_models.answers_from} ALS)": answers, "popularity": baselines["popularity"]}
+        scored["item-kNN cosine"] = baselines["item_knn"]
         if config.compare_rating_model and als_models.answers_from != "rating":
-            rows.append(_row("rating model (original's explicit ALS)", _factors_scores(spark, data, als_models.rating)))
+            scored["rating model (original's explicit ALS)"] = _factors_scores(spark, data, als_models.rating)
         data.train.unpersist()
-    slug = {"popularity": "popularity", "item-kNN cosine": "item_knn"}
+    rows = [_row(method, scores, data, config.seed) for method, scores in scored.items()]
     metadata: dict[str, object] = {
-        "hit_rate_at_10": dg.MetadataValue.float(answers["hit_rate"]),
-        "ndcg_at_10": dg.MetadataValue.float(answers["ndcg"]),
+        "hit_rate_at_10": dg.MetadataValue.float(answers.hit_rate),
+        "ndcg_at_10": dg.MetadataValue.float(answers.ndcg),
         "test_users": len(data.held_out),
-        "queries": answers["queries"],
+        "queries": answers.queries,
         "parameters": dg.MetadataValue.json(als_models.answer.model_dump()),
         "split": dg.MetadataValue.json(config.model_dump()),
         "quality": dg.MetadataValue.md(markdown_table(rows, COLUMNS)),
     }
-    for row in rows[1:3]:
-        metadata[f"{slug[row['method']]}_hit_rate_at_10"] = dg.MetadataValue.float(row["hit_rate@10"])
+    for name, scores in baselines.items():
+        metadata[f"{name}_hit_rate_at_10"] = dg.MetadataValue.float(scores.hit_rate)
+        # Paired on the same queries: answers minus the baseline, with the interval of that difference.
+        metadata[f"answers_minus_{name}"] = dg.MetadataValue.float(answers.hit_rate - scores.hit_rate)
+        metadata[f"answers_minus_{name}_interval"] = _interval(
+            Q.user_interval(data, answers.hits - scores.hits, config.seed)
+        )
     context.log.info("answer evaluation:\n" + metadata["quality"].value)
     return dg.MaterializeResult(metadata=metadata)
 
@@ -134,7 +145,7 @@ def similarity_tuning(
     def fit_and_score(_: int) -> dict[str, object]:
         i, model = next(fitted)
         index = load_index(als.item_factors(model, train), base.min_ratings)
-        scores = Q.score(spark, data, Q.factors_ranker(index))
+        scores = Q.score(spark, data, Q.factors_ranker(index)).summary()
         point = {p.name: v for p, v in grid[i].items()}
         context.log.info(f"{point}: hit rate@10 {scores['hit_rate']:.4f}")
         return {**point, "hit_rate@10": scores["hit_rate"], "ndcg@10": scores["ndcg"]}
