@@ -51,7 +51,7 @@ home:
 test: install java chromium lint
 	$(BIN)/pytest
 
-# Unit tests only (no real servers, no large tables): about a minute.
+# Unit tests only (no real servers, no large tables): about a minute and a half.
 test-fast: install java lint
 	$(BIN)/pytest -m "not e2e and not slow"
 

@@ -1,7 +1,8 @@
 """Runs at once against one data root, with no queue: every run succeeds and every row lands exactly once.
 
-Each run is a real `dagster` CLI process with its own Spark session, as parallel launches from the UI, the API
-or the README's command would be; Delta's optimistic concurrency decides, and the losers retry.
+Each run is a real `dagster` CLI process, as parallel launches from the UI, the API or the README's command would
+be: the ingestions with their own Spark session, the asks through delta-rs. Delta's optimistic concurrency
+decides, and the losers retry.
 """
 
 import json

@@ -28,6 +28,7 @@ from movie_assets.neighbors import (
 from movie_assets.resources.als_models import AlsModels
 from movie_assets.resources.lakehouse import Lakehouse
 
+SERVING = {**ML, "kinds": {"delta", "python"}}  # delta-rs and numpy: no Spark
 MAX_ID = 2**31 - 1  # movieId is a 32-bit int
 MAX_K = 1000
 ANSWER_COLUMNS = [S.RANK, S.SIMILAR_MOVIE_ID, S.TITLE, S.GENRES, S.SIMILARITY, S.COUNT, S.MEAN]
@@ -50,7 +51,7 @@ def check_config(config: SimilarMoviesConfig) -> None:
         raise dg.Failure(f"k {config.k} is out of range: choose 1..{MAX_K}.")
 
 
-@dg.asset(**ML, automation_condition=REFRESH, pool=keys.pool(keys.SIMILAR_MOVIES))
+@dg.asset(**SERVING, automation_condition=REFRESH, pool=keys.pool(keys.SIMILAR_MOVIES))
 def similar_movies(
     context: dg.AssetExecutionContext,
     config: SimilarMoviesConfig,
@@ -107,7 +108,7 @@ class MovieNeighborsConfig(dg.Config):
     k: int = Field(default=50, ge=1, le=MAX_K, description=f"neighbours per movie (1..{MAX_K})")
 
 
-@dg.asset(**ML, automation_condition=REFRESH, pool=keys.pool(keys.MOVIE_NEIGHBORS))
+@dg.asset(**SERVING, automation_condition=REFRESH, pool=keys.pool(keys.MOVIE_NEIGHBORS))
 def movie_neighbors(
     context: dg.AssetExecutionContext,
     config: MovieNeighborsConfig,

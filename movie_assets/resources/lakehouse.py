@@ -44,9 +44,10 @@ def resolve_data_root(data_dir: str) -> str:
 class Lakehouse(dg.ConfigurableResource):
     """The data root and the layout under it, from the environment unless set (so no path shows as config).
 
-    The data root may be a Hadoop-compatible URI (s3a://, abfss://, hdfs://): tables, models, exports and
-    checkpoints then live there. Landing files are listed, hashed and header-checked by the driver, so they
-    stay in a folder: `landing_dir` (default <data root>/landing), which executors must see at the same path.
+    The data root may be a Hadoop-compatible URI (s3a://, abfss://, hdfs://): tables, models and checkpoints
+    then live there (the serving steps reach the same tables through delta-rs, which reads s3a:// as s3://).
+    Landing files are listed, hashed and header-checked by the driver, so they stay in a folder: `landing_dir`
+    (default <data root>/landing), which executors must see at the same path.
     """
 
     data_dir: str | None = Field(default=None, description=f"the data root (default: ${DATA_DIR_ENV} or data/)")
