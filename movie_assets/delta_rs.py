@@ -48,7 +48,13 @@ def rows_where(table: DeltaTable, column: str, values: Iterable[int], columns: l
 
 
 def data_version(table: DeltaTable) -> tuple[int, dict[str, Any]]:
-    """The version and `userMetadata` of the table's last commit that changed rows (maintenance changes none)."""
+    """The version and `userMetadata` of the table's last commit that changed rows (maintenance changes none).
+
+    delta-rs lists the log's newest commits whatever version `table` was opened at; when a writer has committed
+    since, this says only the opened version, with no metadata (so a lookup falls back to ranking).
+    """
+    if DeltaTable(table.table_uri).version() != table.version():
+        return table.version(), {}
     for commit in table.history(limit=50):
         if commit.get("operation") not in MAINTENANCE:
             text = commit.get("userMetadata")
