@@ -40,8 +40,8 @@ def open_table(path: str, name: str) -> DeltaTable:
         raise MissingTableError(name, path) from None
 
 
-def rows_where(table: DeltaTable, column: str, values: Iterable[int], columns: list[str]) -> pa.Table:
-    """`columns` of the rows whose `column` is one of `values` (file statistics skip the other files)."""
+def rows_where(table: DeltaTable, column: str, values: Iterable[int], columns: list[str] | None = None) -> pa.Table:
+    """`columns` (default all) of the rows whose `column` is one of `values` (file statistics skip other files)."""
     dataset = table.to_pyarrow_dataset()
     wanted = pa.array(sorted(set(values)), type=dataset.schema.field(column).type)
     return dataset.to_table(columns=columns, filter=pc.field(column).isin(wanted))

@@ -10,12 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import pyarrow.compute as pc
 from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
 from deltalake import DeltaTable
 
 from movie_assets import schemas as S
-from movie_assets.delta_rs import data_version, open_table
+from movie_assets.delta_rs import data_version, open_table, rows_where
 from movie_assets.delta_tables import MissingTableError
 from movie_assets.resources.lakehouse import Lakehouse, default_data_dir
 
@@ -93,7 +92,7 @@ class Store:
         table = self._table(name)
         if table is None:
             return []
-        found = table.to_pyarrow_dataset().to_table(filter=pc.field(S.QUERY_MOVIE_ID) == movie_id)
+        found = rows_where(table, S.QUERY_MOVIE_ID, [movie_id])
         return sorted(found.to_pylist(), key=lambda r: r[S.RANK])
 
     def answer(self, movie_id: int, k: int, catalog: Catalog) -> Answer | None:
