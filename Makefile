@@ -66,7 +66,7 @@ app: install
 	  --server.headless true --browser.gatherUsageStats false
 
 bench: install java
-	$(BIN)/python -m benchmarks.run --scale $(SCALE)
+	$(BIN)/python -m benchmarks.run --scale $(SCALE) $(if $(ONLY),--only $(ONLY))
 
 sample: install
 	$(BIN)/python -m movie_assets.sample_data

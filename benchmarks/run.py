@@ -163,11 +163,42 @@ def session_start() -> float:
     return float(measure([sys.executable, "-c", code], dict(os.environ)).stdout.strip().splitlines()[-1])
 
 
+def incremental_share(data: Path) -> dict:
+    """(g) Bronze and silver built in one run, then again after one new landing file of 1,000 ratings: two runs
+    of the same selection, so each pays the same process and Spark session start (movies_bronze is built before).
+    """
+    inc_root, inc_home = fresh_root(data, "incremental"), data / "incremental_home"
+    shutil.rmtree(inc_home, ignore_errors=True)
+    dagster(inc_root, inc_home, "asset", "materialize", "--select", "movies_bronze")
+    full_build, full_run = dagster(inc_root, inc_home, "asset", "materialize", "--select", ",".join(INCREMENTAL))
+    rows_before = metadata(inc_home, "ratings_silver")["dagster/row_count"]
+    new_file = inc_root / "landing" / "ratings_new.csv"
+    new_file.write_text("userId,movieId,rating,timestamp\n" + "".join(
+        f"{900_000 + i // 10},{1 + i % 50},{1 + i % 9 / 2},{1_800_000_000 + i}\n" for i in range(1000)))  # fmt: skip
+    incremental, incremental_run = dagster(
+        inc_root, inc_home, "asset", "materialize", "--select", ",".join(INCREMENTAL)
+    )
+    full_steps, incremental_steps = (step_times(inc_home, r.run_id) for r in (full_run, incremental_run))
+    silver, titles = metadata(inc_home, "ratings_silver"), metadata(inc_home, "user_movie_title_rating")
+    return {
+        "full_bronze_silver_s": full_build.seconds,
+        "full_bronze_silver_step_s": full_steps,
+        "incremental_s": incremental.seconds,
+        "incremental_step_s": incremental_steps,
+        "incremental_share_of_full": incremental.seconds / full_build.seconds,
+        "incremental_ratings_silver": silver["refresh"],
+        "incremental_user_movie_title_rating": titles["refresh"],
+        # the 1,000 new ratings are new (user, movie) pairs: each table gains exactly that many rows
+        "incremental_rows_exact": silver["dagster/row_count"] == titles["dagster/row_count"] == rows_before + 1000,
+    }
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", choices=sorted(SCALES), default="small")
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "movie_assets_bench")
     parser.add_argument("--driver-memory", default=None, help="for both sides (default 4g, 8g at 25m)")
+    parser.add_argument("--only", choices=["incremental"], help="run only (g); writes results/<scale>_incremental.json")
     args = parser.parse_args(argv)
     memory = args.driver_memory or ("8g" if args.scale == "25m" else "4g")
     os.environ[DRIVER_MEMORY_ENV] = memory  # the project's runs and the session-start probe inherit it
@@ -179,6 +210,10 @@ def main(argv: list[str] | None = None) -> dict:
         "machine": f"{os.cpu_count()} cores, {ram_gib:.0f} GiB, {platform.machine()}",
         "driver_memory": memory,
     }
+    if args.only == "incremental":
+        results.update(incremental_share(data))
+        report_incremental(results)
+        return write(results, f"{args.scale}_incremental")
 
     seed_root = fresh_root(data, "seed")
     seed_command = [sys.executable, "-m", "benchmarks.seed_reference", "--data-dir", str(seed_root)]
@@ -206,20 +241,7 @@ def main(argv: list[str] | None = None) -> dict:
         config(MOVIE_ID),
     )  # fmt: skip
 
-    # Bronze and silver built in one run, then again after one new landing file of 1,000 ratings: two runs of the
-    # same selection, so each pays the same process and Spark session start (movies_bronze is built before).
-    inc_root, inc_home = fresh_root(data, "incremental"), data / "incremental_home"
-    shutil.rmtree(inc_home, ignore_errors=True)
-    dagster(inc_root, inc_home, "asset", "materialize", "--select", "movies_bronze")
-    full_build, full_run = dagster(inc_root, inc_home, "asset", "materialize", "--select", ",".join(INCREMENTAL))
-    new_file = inc_root / "landing" / "ratings_new.csv"
-    new_file.write_text("userId,movieId,rating,timestamp\n" + "".join(
-        f"{900_000 + i // 10},{1 + i % 50},{1 + i % 9 / 2},{1_800_000_000 + i}\n" for i in range(1000)))  # fmt: skip
-    incremental, incremental_run = dagster(
-        inc_root, inc_home, "asset", "materialize", "--select", ",".join(INCREMENTAL)
-    )
-    full_steps, incremental_steps = (step_times(inc_home, r.run_id) for r in (full_run, incremental_run))
-    refresh_mode = metadata(inc_home, "ratings_silver")["refresh"]
+    incremental = incremental_share(data)
 
     answer = ("asset", "materialize", "--select", "similar_movies", "--config-json", config(NEW_MOVIE_ID))
     new_id, new_run = dagster(root, home, *answer)  # what similar_movies_job runs, without a daemon
@@ -270,12 +292,7 @@ def main(argv: list[str] | None = None) -> dict:
             "refresh_ids": refreshed,
             "refresh_s": refresh.seconds,
             "refresh_vs_one_ask_ratio": refresh.seconds / new_id.seconds,
-            "full_bronze_silver_s": full_build.seconds,
-            "full_bronze_silver_step_s": full_steps,
-            "incremental_s": incremental.seconds,
-            "incremental_step_s": incremental_steps,
-            "incremental_share_of_full": incremental.seconds / full_build.seconds,
-            "incremental_ratings_silver": refresh_mode,
+            **incremental,
             "similarity_udf_s": similarity["udf_warm_s"],
             "similarity_numpy_s": similarity["numpy_s"],
             "similarity_speedup_vs_udf": similarity["similarity_speedup_vs_udf"],
@@ -291,7 +308,11 @@ def main(argv: list[str] | None = None) -> dict:
         }
     )
     report(results)
-    out = HERE / "results" / f"{args.scale}.json"
+    return write(results, args.scale)
+
+
+def write(results: dict, name: str) -> dict:
+    out = HERE / "results" / f"{name}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     print(f"wrote {out}")
@@ -300,6 +321,21 @@ def main(argv: list[str] | None = None) -> dict:
 
 def by_time(item: tuple[str, float]) -> float:
     return -item[1]
+
+
+def incremental_rows(r: dict) -> list[tuple[str, str, str]]:
+    modes = f"silver {r['incremental_ratings_silver']}, titles {r['incremental_user_movie_title_rating']}"
+    return [
+        ("(g) bronze + silver, full build (one run)", f"{r['full_bronze_silver_s']:.1f} s", ""),
+        (f"(g) the same after 1,000 new ratings ({modes})", f"{r['incremental_s']:.1f} s", ""),
+        ("(g)   share of the full build", f"{r['incremental_share_of_full']:.2f}", ""),
+        ("(g)   rows exact (+1,000 in ratings_silver and the titles)", str(r["incremental_rows_exact"]), ""),
+        *[(f"(g)   step {k}", f"{v:.1f} s", "") for k, v in sorted(r["incremental_step_s"].items(), key=by_time)],
+    ]
+
+
+def report_incremental(r: dict) -> None:
+    print_table(r, incremental_rows(r))
 
 
 def report(r: dict) -> None:
@@ -323,10 +359,7 @@ def report(r: dict) -> None:
         ("(d)   ratio to a bare Spark session start", f"{r['ask_vs_bare_session_ratio']:.1f}", ""),
         (f"(d) refresh of {r['refresh_ids']:,} stored answers in one run", f"{r['refresh_s']:.1f} s", ""),
         ("(d)   ratio to one ask", f"{r['refresh_vs_one_ask_ratio']:.1f}", ""),
-        ("(g) bronze + silver, full build (one run)", f"{r['full_bronze_silver_s']:.1f} s", ""),
-        (f"(g) the same after 1,000 new ratings ({r['incremental_ratings_silver']})",
-         f"{r['incremental_s']:.1f} s", ""),
-        ("(g)   share of the full build", f"{r['incremental_share_of_full']:.2f}", ""),
+        *incremental_rows(r),
         ("(e) ALS fit, the answers' implicit model (default)", f"{r['als_fit_s']:.1f} s", ""),
         ("(e) ALS fit, the original's explicit model", f"{r['same_model_als_fit_s']:.1f} s", ""),
         ("(f) top-50 neighbours of 59,047 movies, plain numpy", f"{r['neighbors_numpy_baseline_s']:.1f} s", ""),
@@ -339,6 +372,10 @@ def report(r: dict) -> None:
         ),
         ("(e) RMSE / MAE (held-out 20%)", f"{r['rmse']:.4f} / {r['mae']:.4f}", ""),
     ]  # fmt: skip
+    print_table(r, rows)
+
+
+def print_table(r: dict, rows: list[tuple[str, str, str]]) -> None:
     width = max(len(name) for name, _, _ in rows)
     print(f"\nmake bench SCALE={r['scale']} on {r['machine']}")
     for name, value, memory in rows:

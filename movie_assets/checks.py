@@ -7,9 +7,10 @@ import dagster as dg
 from deltalake import DeltaTable
 from pyspark.sql import DataFrame
 
-from movie_assets import keys, quality
+from movie_assets import keys, quality, ratings
 from movie_assets import schemas as S
-from movie_assets.delta_tables import markdown_table
+from movie_assets.delta_tables import TableRef, markdown_table
+from movie_assets.resources.spark import DeltaSparkResource
 from movie_assets.resources.thresholds import QualityThresholds
 
 ANSWER_CHECK_COLUMNS = [S.QUERY_MOVIE_ID, S.RANK, S.SIMILAR_MOVIE_ID, S.SIMILARITY]
@@ -139,9 +140,9 @@ def movie_mean_count_silver_valid(movie_mean_count_silver: DataFrame) -> dg.Asse
 
 
 @dg.asset_check(asset=keys.RATINGS_SILVER, blocking=True)
-def ratings_silver_unique(ratings_silver: DataFrame) -> dg.AssetCheckResult:
-    """One current rating per (userId, movieId)."""
-    found = quality.duplicate_pairs(ratings_silver)
+def ratings_silver_unique(ratings_silver: TableRef, pyspark: DeltaSparkResource) -> dg.AssetCheckResult:
+    """One current rating per (userId, movieId); after merges, checked over the keys they inserted."""
+    found = ratings.duplicate_pairs(pyspark.spark_session, ratings_silver)
     return dg.AssetCheckResult(passed=found["duplicate_pairs"] == 0, metadata=found)
 
 

@@ -15,9 +15,8 @@ import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
-from movie_assets.delta_tables import MissingTableError, markdown_table, retrying_conflicts
+from movie_assets.delta_tables import MAINTENANCE, MissingTableError, markdown_table, retrying_conflicts
 
-MAINTENANCE = {"OPTIMIZE", "VACUUM START", "VACUUM END"}  # commits that rewrite files but change no rows
 HADOOP_SCHEMES = {"s3a://": "s3://", "s3n://": "s3://"}  # Hadoop's names for what delta-rs calls s3://
 
 

@@ -14,6 +14,7 @@ import deltalake.exceptions
 from delta.tables import DeltaTable
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 # Delta's optimistic concurrency: a commit that lost the race to another writer raises one of these (Delta
@@ -23,6 +24,7 @@ CONFLICTS = (
     deltalake.exceptions.CommitFailedError,
 )
 MAX_ATTEMPTS = 8
+MAINTENANCE = {"OPTIMIZE", "VACUUM START", "VACUUM END"}  # commits that rewrite files but change no rows
 MAX_CELL_CHARS = 500  # a Markdown cell longer than this is cut (the table itself keeps the whole value)
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -107,6 +109,42 @@ def write_table(
         writer.save(path)
 
     retrying_conflicts(commit, f"writing {path}")
+
+
+def merge_rows(
+    source: DataFrame, path: str, keys: list[str], user_metadata: dict[str, Any], update_when: str | None = None
+) -> dict[str, int]:
+    """MERGE `source` (one row per key) into the table as one commit, retried on conflict: a matching row is
+    replaced (only when `update_when`, SQL over `s` and `t`, holds), a new key inserted. Delta's row counts."""
+    spark = source.sparkSession
+    on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+    conf = "spark.databricks.delta.commitInfo.userMetadata"
+
+    def commit() -> None:
+        spark.conf.set(conf, json.dumps(user_metadata, sort_keys=True))
+        try:
+            (
+                DeltaTable.forPath(spark, path)
+                .alias("t")
+                .merge(source.alias("s"), on)
+                .whenMatchedUpdateAll(condition=update_when)
+                .whenNotMatchedInsertAll()
+                .execute()
+            )
+        finally:
+            spark.conf.unset(conf)
+
+    retrying_conflicts(commit, f"merging into {path}")
+    metrics = DeltaTable.forPath(spark, path).history(1).first()["operationMetrics"]
+    wanted = ("numSourceRows", "numTargetRowsInserted", "numTargetRowsUpdated")
+    return {k: int(metrics.get(k, 0)) for k in wanted}
+
+
+def last_rewrite(spark: SparkSession, table: TableRef) -> int:
+    """The table's last version, up to the one the run saw, that was not a MERGE or maintenance: its last rebuild."""
+    history = DeltaTable.forPath(spark, table.path).history()
+    rewrites = history.where((F.col("version") <= table.version) & ~F.col("operation").isin("MERGE", *MAINTENANCE))
+    return int(rewrites.agg(F.max("version")).first()[0] or 0)
 
 
 def table_version(spark: SparkSession, path: str) -> int:
