@@ -23,6 +23,8 @@ from movie_assets import schemas as S
 LINE_KIND = "line_kind"
 HEADER, BLANK, KEPT, QUARANTINED = "header", "blank", "kept", "quarantined"
 _CORRUPT = "_corrupt_record"
+_PARTS = "_parts"
+_MAX_LINE = 2**31 - 1  # "the rest of the line", for substring
 _BOM = "\ufeff"
 MAX_VALUE_IN_REASON = 100  # a reason quotes at most this much of the bad value; the raw line is kept whole
 CSV_OPTIONS = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": _CORRUPT, "quote": '"', "escape": '"'}
@@ -206,7 +208,9 @@ def read_lines(spark: SparkSession, files: dict[str, str]) -> DataFrame:
     """The lines of each file (path -> name), with its name as given: paths are literal, never patterns."""
     frames = [
         spark.read.text(literal_path(path)).select(
-            F.regexp_replace("value", f"^{_BOM}", "").alias(S.RAW_LINE),
+            F.when(F.col("value").startswith(_BOM), F.substring("value", 2, _MAX_LINE))
+            .otherwise(F.col("value"))
+            .alias(S.RAW_LINE),
             F.lit(name).alias(S.SOURCE_FILE),
             F.monotonically_increasing_id().alias("_position"),
         )
@@ -215,16 +219,33 @@ def read_lines(spark: SparkSession, files: dict[str, str]) -> DataFrame:
     return reduce(DataFrame.unionAll, frames)
 
 
+def _split_fields(source: Source) -> Column:
+    """A line without quotes (split into the column _PARTS), as from_csv reads it at less cost: the parts, an
+    empty part as null, and the whole line as the corrupt record when the count of parts is not the header's."""
+    parts = F.col(_PARTS)
+    return F.struct(
+        *[F.nullif(F.get(parts, i), F.lit("")).alias(c) for i, c in enumerate(source.header)],
+        F.when(F.size(parts) != len(source.header), F.col(S.RAW_LINE)).alias(_CORRUPT),
+    )
+
+
 def parse_lines(
     spark: SparkSession, files: dict[str, str], source: Source, rules: list[tuple[Column, str]]
 ) -> DataFrame:
     """Every line of `files` (path -> name) with its kind (header/blank/kept/quarantined), typed columns, reason."""
     string_schema = ", ".join(f"`{c}` STRING" for c in source.header) + f", `{_CORRUPT}` STRING"
     lines = read_lines(spark, files)
-    parsed = lines.withColumn("_raw", F.from_csv(S.RAW_LINE, string_schema, CSV_OPTIONS)).select(
-        "*",
-        F.col(f"_raw.{_CORRUPT}").alias(_CORRUPT),
-        *[_typed(F.col(f"_raw.{f.name}"), f.dataType).alias(f.name) for f in source.schema.fields],
+    quoted = F.col(S.RAW_LINE).contains('"')
+    parts = lines.withColumn(_PARTS, F.when(~quoted, F.split(S.RAW_LINE, ",", -1)))
+    fields = F.when(quoted, F.from_csv(S.RAW_LINE, string_schema, CSV_OPTIONS)).otherwise(_split_fields(source))
+    parsed = (
+        parts.withColumn("_raw", fields)
+        .drop(_PARTS)
+        .select(
+            "*",
+            F.col(f"_raw.{_CORRUPT}").alias(_CORRUPT),
+            *[_typed(F.col(f"_raw.{f.name}"), f.dataType).alias(f.name) for f in source.schema.fields],
+        )
     )
     kind = F.when(F.trim(S.RAW_LINE) == "", F.lit(BLANK)).when(
         F.col(S.RAW_LINE) == ",".join(source.header), F.lit(HEADER)

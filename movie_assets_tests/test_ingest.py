@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from movie_assets import ingest
 from movie_assets import schemas as S
@@ -181,3 +182,22 @@ def test_every_line_is_accounted_for(spark: SparkSession, tmp_path: Path, seed: 
     assert sorted(tuple(r)[:4] for r in written[ingest.KEPT]) == sorted(good_rows)
     assert sorted(r.raw_line for r in written[ingest.QUARANTINED]) == sorted(bad_lines)
     assert all(r.reason for r in written[ingest.QUARANTINED])
+
+
+UNQUOTED = {
+    ingest.RATINGS: [
+        *BAD_RATINGS, "1,2,3.0,4", " 1 ,2, 3.0 ,4", "1,2,3.0,4,", ",,,", ",", "a", "1,2,3.0,4\t", "ü,2,3.0,4",
+        "1;2;3.0;4", "1,2,3.0,4 ", "1,2,,",
+    ],
+    ingest.MOVIES: ["1,Title (2000),Drama", "1,Title, The (2000),Drama", "1,,Drama", "1,Title (2000),", "1", "1,2,3,4"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("source", [ingest.RATINGS, ingest.MOVIES], ids=["ratings", "movies"])
+def test_unquoted_lines_split_exactly_as_from_csv_reads_them(spark: SparkSession, source: ingest.Source) -> None:
+    lines = spark.createDataFrame([(line,) for line in UNQUOTED[source]], f"{S.RAW_LINE} string")
+    schema = ", ".join(f"`{c}` STRING" for c in source.header) + f", `{ingest._CORRUPT}` STRING"
+    by_csv = lines.select(F.from_csv(S.RAW_LINE, schema, ingest.CSV_OPTIONS).alias("f"))
+    parts = lines.withColumn(ingest._PARTS, F.split(S.RAW_LINE, ",", -1))
+    by_split = parts.select(ingest._split_fields(source).alias("f"))
+    assert [tuple(r.f) for r in by_split.collect()] == [tuple(r.f) for r in by_csv.collect()]
