@@ -99,9 +99,14 @@ def _ratings_block(
     return np.column_stack([user_of, movie + 1, rating, timestamp])
 
 
-def write_ratings(path: Path, n_ratings: int, n_users: int, n_movies: int, seed: int) -> int:
+def movie_tastes(n_movies: int, seed: int) -> tuple[np.random.Generator, np.ndarray]:
+    """The ratings' random generator and the movies' taste factors it draws first (the generator's ground truth)."""
     rng = np.random.default_rng(seed + 1)
-    movie_factors = rng.normal(0, 1, (n_movies, RANK))
+    return rng, rng.normal(0, 1, (n_movies, RANK))
+
+
+def write_ratings(path: Path, n_ratings: int, n_users: int, n_movies: int, seed: int) -> int:
+    rng, movie_factors = movie_tastes(n_movies, seed)
     popularity = 1.0 / (np.arange(n_movies) + 10.0) ** 1.1  # long tail
     popularity = rng.permutation(popularity / popularity.sum())
     target = n_ratings / n_users
