@@ -1,0 +1,53 @@
+"""user_movie_title_rating's plan and refresh on tiny tables written here: exact rows, merge or rebuild."""
+
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from movie_assets import title_join
+from movie_assets.delta_tables import TableRef, merge_rows, table_version, write_table
+
+pytestmark = pytest.mark.slow  # Delta commits through Spark: not in make test-fast
+
+RATINGS = "userId int, movieId int, rating double, timestamp int, source_file string"
+MOVIES = "movieId int, title string, genres string"
+
+
+def test_titles_merge_what_silver_changed_and_rebuild_on_new_titles(spark: SparkSession, tmp_path: Path) -> None:
+    silver, movies, path = str(tmp_path / "silver"), str(tmp_path / "movies"), str(tmp_path / "titled")
+    ref = lambda p, name: TableRef(name, p, table_version(spark, p))  # noqa: E731
+    write_movies = lambda rows: write_table(spark.createDataFrame(rows, MOVIES), movies)  # noqa: E731
+    write_table(spark.createDataFrame([(1, 1, 3.0, 100, "a.csv"), (1, 2, 2.0, 100, "a.csv")], RATINGS), silver)
+    write_movies([(1, "One (2000)", "Drama"), (2, "Two (2001)", "Comedy")])
+
+    def refresh() -> tuple[str, dict[str, int]]:
+        ratings, titles = ref(silver, "ratings_silver"), ref(movies, "movies_bronze")
+        step = title_join.plan(spark, path, ratings, titles, full_refresh=False)
+        return step.mode, title_join.refresh(spark, path, ratings, titles, step)
+
+    rows = lambda: sorted(tuple(r) for r in spark.read.format("delta").load(path).collect())  # noqa: E731
+    assert refresh() == ("rebuild", {})
+    # silver updates (1, 1) and inserts (2, 3), a movie without a title: only those two rows are merged
+    changed = spark.createDataFrame([(1, 1, 4.5, 200, "b.csv"), (2, 3, 1.0, 100, "b.csv")], RATINGS)
+    merge_rows(changed, silver, ["userId", "movieId"], {})
+    assert refresh() == ("merge", {"numSourceRows": 2, "numTargetRowsInserted": 1, "numTargetRowsUpdated": 1})
+    assert rows() == [(1, 1, "One (2000)", 4.5), (1, 2, "Two (2001)", 2.0), (2, 3, None, 1.0)]
+    assert refresh() == ("current", {})
+
+    # movies rewritten with the same titles (bronze rewrites them every run): still a merge
+    write_movies([(2, "Two (2001)", "Comedy"), (1, "One (2000)", "Drama|War")])
+    merge_rows(spark.createDataFrame([(3, 1, 2.0, 100, "c.csv")], RATINGS), silver, ["userId", "movieId"], {})
+    assert refresh()[0] == "merge"
+    # new titles: rebuilt, every row with its new title
+    write_movies([(1, "Uno (2000)", "Drama"), (2, "Two (2001)", "Comedy")])
+    assert title_join.plan(spark, path, ref(silver, "s"), ref(movies, "m"), False).reason == (
+        "movies_bronze's titles changed since v1"
+    )
+    assert refresh()[0] == "rebuild"
+    assert rows() == [
+        (1, 1, "Uno (2000)", 4.5),
+        (1, 2, "Two (2001)", 2.0),
+        (2, 3, None, 1.0),
+        (3, 1, "Uno (2000)", 2.0),
+    ]
