@@ -99,7 +99,7 @@ def duplicate_pairs(spark: SparkSession, silver: TableRef) -> dict[str, Any]:
     count, so only an insert can repeat a key), else over every row. A 25M-row table checks in seconds, not 10 s.
     """
     rows, key = silver.read(spark), [S.USER_ID, S.MOVIE_ID]
-    rebuilt = last_rewrite(spark, silver)
+    rebuilt = last_rewrite(spark, silver) if silver.version else 0
     if rebuilt < silver.version:
         try:
             inserted = changes(spark, silver, rebuilt).where(F.col(CHANGE_TYPE) == "insert").select(*key)

@@ -2,7 +2,7 @@
 
 The aggregates are rebuilt from `ratings_silver` on each refresh rather than merged: they are ordered tables
 (mean desc, count desc), which a MERGE would not keep ordered, and one aggregation over the current ratings
-costs 4-5 s at 25M, about what a MERGE's scan of the target costs. `ratings_silver` (the deduplication) and
+costs 3-5 s at 25M, about what a MERGE's scan of the target costs. `ratings_silver` (the deduplication) and
 `user_movie_title_rating` (a table as large as the ratings) are merged: rewriting them is what costs.
 """
 
