@@ -8,14 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import dagster as dg
 import delta.exceptions
 import deltalake.exceptions
 from delta.tables import DeltaTable
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructType
 
 # Delta's optimistic concurrency: a commit that lost the race to another writer raises one of these (Delta
 # Spark's documented list, and delta-rs's one), and the whole operation (re-reading the table) can be tried again.
@@ -157,12 +155,6 @@ def last_user_metadata(spark: SparkSession, path: str) -> dict[str, Any]:
     return json.loads(text) if text else {}
 
 
-def column_schema(schema: StructType) -> dg.TableSchema:
-    return dg.TableSchema(
-        columns=[dg.TableColumn(name=f.name, type=f.dataType.simpleString(), constraints=None) for f in schema.fields]
-    )
-
-
 def markdown_table(rows: list[dict[str, Any]], columns: list[str], max_chars: int = MAX_CELL_CHARS) -> str:
     """Rows as a Markdown table; floats to 4 places, each cell cut to `max_chars` so metadata stays small."""
 
@@ -179,27 +171,3 @@ def markdown_table(rows: list[dict[str, Any]], columns: list[str], max_chars: in
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(row[c]) for c in columns) + " |" for row in rows]
     return "\n".join(lines)
-
-
-def table_metadata(
-    spark: SparkSession, path: str, preview_rows: int = 0, row_count: int | None = None
-) -> dict[str, Any]:
-    """Row count, URI, schema and Delta version of the table as just committed, plus an optional preview.
-
-    Delta answers the row count from the log's file statistics, without scanning the data.
-    """
-    table = DeltaTable.forPath(spark, path)
-    frame = table.toDF()
-    last = table.detail().select("numFiles").first()
-    rows = row_count if row_count is not None else frame.count()
-    metadata: dict[str, Any] = {
-        "dagster/row_count": dg.MetadataValue.int(rows),
-        "dagster/uri": dg.MetadataValue.path(path),
-        "dagster/column_schema": column_schema(frame.schema),
-        "delta_version": dg.MetadataValue.int(table_version(spark, path)),
-        "delta_files": dg.MetadataValue.int(last["numFiles"]),
-    }
-    if preview_rows:
-        head = [r.asDict() for r in frame.limit(preview_rows).collect()]
-        metadata["preview"] = dg.MetadataValue.md(markdown_table(head, frame.columns))
-    return metadata

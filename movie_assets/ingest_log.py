@@ -2,30 +2,31 @@
 
 Bronze rows are replaced per source file, so the log only decides what to skip: if a run dies between the
 bronze commit and the log commit, the next run ingests those files again and replaces their rows, once.
+The log is a few rows per landing file, read and written with delta-rs: milliseconds, where a Spark job on a
+small table takes about a second.
 """
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
-from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from movie_assets import schemas as S
-from movie_assets.delta_tables import table_exists, write_table
-from movie_assets.frames import local_frame
+from movie_assets.delta_rs import open_table, replace_rows
+from movie_assets.delta_tables import MissingTableError
 from movie_assets.ingest import LandingFile
 
 LOG_TABLE = "_ingest_log"
 LANDING_FILES = "landing_files"  # bronze's metadata: file name -> SHA-256 of the content it now holds
 SOURCE, SHA256, SIZE = "source", "sha256", "size"
 COUNTS = ("lines", "header", "blank", "kept", "quarantined")
-LOG_SCHEMA = StructType(
-    [StructField(SOURCE, StringType()), StructField(S.SOURCE_FILE, StringType()), StructField(SHA256, StringType())]
-    + [StructField(SIZE, LongType())]
-    + [StructField(c, LongType()) for c in COUNTS]
-    + [StructField(S.INGESTED_AT, TimestampType())]
+LOG_SCHEMA = pa.schema(
+    [(SOURCE, pa.string()), (S.SOURCE_FILE, pa.string()), (SHA256, pa.string()), (SIZE, pa.int64())]
+    + [(c, pa.int64()) for c in COUNTS]
+    + [(S.INGESTED_AT, pa.timestamp("us", tz="UTC"))]
 )
 
 
@@ -39,9 +40,14 @@ def sql_string(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def files_predicate(names: list[str]) -> str:
-    """Rows from these source files, as SQL."""
-    return f"{S.SOURCE_FILE} IN ({', '.join(sql_string(n) for n in names)})"
+def delta_rs_string(value: str) -> str:
+    """`value` as a string literal of a delta-rs predicate (DataFusion SQL: a quote is doubled, nothing escapes)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def files_predicate(names: list[str], literal: Callable[[str], str] = sql_string) -> str:
+    """Rows from these source files, as Spark SQL (or, with `literal=delta_rs_string`, a delta-rs predicate)."""
+    return f"{S.SOURCE_FILE} IN ({', '.join(literal(n) for n in names)})"
 
 
 @dataclass(frozen=True)
@@ -50,19 +56,19 @@ class Ingested:
     kept: int
 
 
-def ingested(spark: SparkSession, path: str, source: str) -> dict[str, Ingested]:
+def ingested(path: str, source: str) -> dict[str, Ingested]:
     """source_file -> the content last ingested from it, and how many of its rows bronze kept."""
-    if not table_exists(spark, path):
+    try:
+        dataset = open_table(path, LOG_TABLE).to_pyarrow_dataset()
+    except MissingTableError:
         return {}
-    rows = spark.read.format("delta").load(path).where(F.col(SOURCE) == source).collect()
+    rows = dataset.to_table(columns=[S.SOURCE_FILE, SHA256, "kept"], filter=pc.field(SOURCE) == source).to_pylist()
     return {r[S.SOURCE_FILE]: Ingested(r[SHA256], r["kept"]) for r in rows}
 
 
-def record(
-    spark: SparkSession, path: str, source: str, files: list[LandingFile], accounting: list[dict], full: bool
-) -> None:
+def record(path: str, source: str, files: list[LandingFile], accounting: list[dict], full: bool) -> None:
     """Record what was ingested from each file; a full rebuild replaces the source's whole log."""
-    now = datetime.now(UTC).replace(tzinfo=None)
+    now = datetime.now(UTC)
     counts = {row[S.SOURCE_FILE]: row for row in accounting}
     rows = [
         {
@@ -75,7 +81,7 @@ def record(
         }
         for f in files
     ]
-    where = f"{SOURCE} = {sql_string(source)}"
+    where = f"{SOURCE} = {delta_rs_string(source)}"
     if not full:
-        where += " AND " + files_predicate([f.name for f in files])
-    write_table(local_frame(spark, rows, LOG_SCHEMA), path, replace_where=where)
+        where += " AND " + files_predicate([f.name for f in files], delta_rs_string)
+    replace_rows(path, pa.Table.from_pylist(rows, LOG_SCHEMA), predicate=where)

@@ -32,8 +32,9 @@ def test_replace_rows_creates_then_replaces_only_matching_rows(tmp_path: Path) -
     assert table.version() == 1
     assert data_version(table) == (1, {})
     assert rows_where(table, "id", [2, 9], ["v"]).column("v").to_pylist() == ["c", "d"]
-    metadata = table_metadata(table, preview_rows=2)
+    metadata = table_metadata(str(path), "t", preview_rows=2)
     assert metadata["dagster/row_count"].value == 3 and metadata["delta_version"].value == 1
+    assert metadata["dagster/uri"].value == str(path)
     assert metadata["preview"].value.splitlines()[0] == "| id | v |"
 
 

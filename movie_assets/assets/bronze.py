@@ -14,7 +14,8 @@ from pyspark.sql import Column, DataFrame
 
 from movie_assets import ingest, ingest_log, keys
 from movie_assets import schemas as S
-from movie_assets.delta_tables import markdown_table, table_exists, table_metadata, write_table
+from movie_assets.delta_rs import table_metadata
+from movie_assets.delta_tables import MissingTableError, markdown_table, table_exists, write_table
 from movie_assets.progress import spark_progress
 from movie_assets.resources.lakehouse import Lakehouse
 from movie_assets.resources.spark import DeltaSparkResource
@@ -109,7 +110,7 @@ def _bronze(
         spark = pyspark.spark_session
         bronze_path, log_path = lakehouse.table_path(bronze_key), lakehouse.table_path(ingest_log.LOG_TABLE)
         full = config.full_refresh or not incremental or not table_exists(spark, bronze_path)
-        done = {} if full else ingest_log.ingested(spark, log_path, source.name)
+        done = {} if full else ingest_log.ingested(log_path, source.name)
         pending = [f for f in readable if f.name not in done or done[f.name].sha256 != f.sha256]
         context.log.info(
             f"{source.name}: {len(inspected)} file(s) in landing, {len(pending)} to ingest, {len(refused)} refused"
@@ -129,7 +130,7 @@ def _bronze(
 
                 names = sorted(f.name for f in pending)
                 accounting = ingest.write_lines(parsed, source, names, dedupe_key, write)
-                ingest_log.record(spark, log_path, source.name, pending, accounting, full)
+                ingest_log.record(log_path, source.name, pending, accounting, full)
                 written = {
                     bronze_key: sum(r["kept"] for r in accounting),
                     quarantine_key: sum(r["quarantined"] for r in accounting),
@@ -144,8 +145,10 @@ def _bronze(
             **{f"lines_{k}": dg.MetadataValue.int(sum(int(r[k]) for r in accounting)) for k in ingest_log.COUNTS},
         }
         for key, rows_written in written.items():
-            path = lakehouse.table_path(key)
-            table = table_metadata(spark, path, preview_rows=10) if table_exists(spark, path) else {}
+            try:
+                table = table_metadata(lakehouse.table_path(key), key, preview_rows=10)
+            except MissingTableError:  # nothing was ever ingested into it
+                table = {}
             metadata = {**table, **run_metadata, "rows_written": rows_written}
             if dg.AssetKey(key) in context.selected_asset_keys:
                 yield dg.MaterializeResult(asset_key=key, metadata=metadata)

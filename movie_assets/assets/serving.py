@@ -125,7 +125,7 @@ def movie_neighbors(
     seconds = time.perf_counter() - started
     context.log.info(f"top-{config.k} neighbours of {len(index.ids):,} movies computed in {seconds:.1f} s")
     replace_rows(path, neighbors, user_metadata=stamp)
-    metadata = table_metadata(open_table(path, keys.MOVIE_NEIGHBORS), preview_rows=10)
+    metadata = table_metadata(path, keys.MOVIE_NEIGHBORS, preview_rows=10)
     return dg.MaterializeResult(
         metadata={**metadata, **stamp, "movies": len(index.ids), "compute_seconds": round(seconds, 2)}
     )

@@ -13,7 +13,8 @@ from pyspark.sql import DataFrame
 from movie_assets import keys, ratings, title_join
 from movie_assets import schemas as S
 from movie_assets.automation import REFRESH
-from movie_assets.delta_tables import TableRef, table_metadata
+from movie_assets.delta_rs import table_metadata
+from movie_assets.delta_tables import TableRef
 from movie_assets.progress import spark_progress
 from movie_assets.resources.delta_io_manager import PREVIEW_ROWS_KEY
 from movie_assets.resources.lakehouse import Lakehouse
@@ -52,7 +53,7 @@ def ratings_silver(
             merged = ratings.merge(spark, ratings_bronze, step.since, path)
     return dg.MaterializeResult(
         metadata={
-            **table_metadata(spark, path, preview_rows=10),
+            **table_metadata(path, keys.RATINGS_SILVER, preview_rows=10),
             "refresh": step.mode,
             "refresh_reason": step.reason,
             "ratings_bronze_version": ratings_bronze.version,
@@ -90,7 +91,7 @@ def user_movie_title_rating(
         merged = title_join.refresh(spark, path, ratings_silver, movies_bronze, step)
     return dg.MaterializeResult(
         metadata={
-            **table_metadata(spark, path, preview_rows=10),
+            **table_metadata(path, keys.USER_MOVIE_TITLE_RATING, preview_rows=10),
             "refresh": step.mode,
             "refresh_reason": step.reason,
             **{f"merge_{k}": dg.MetadataValue.int(v) for k, v in merged.items()},

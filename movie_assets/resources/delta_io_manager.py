@@ -12,15 +12,8 @@ import deltalake
 from dagster._core.types.dagster_type import DagsterTypeKind
 from pyspark.sql import DataFrame
 
-from movie_assets.delta_rs import open_table
-from movie_assets.delta_tables import (
-    MissingTableError,
-    TableRef,
-    read_table,
-    table_metadata,
-    table_version,
-    write_table,
-)
+from movie_assets.delta_rs import open_table, table_metadata
+from movie_assets.delta_tables import MissingTableError, TableRef, read_table, write_table
 from movie_assets.progress import spark_progress
 from movie_assets.resources.lakehouse import Lakehouse
 from movie_assets.resources.spark import DeltaSparkResource
@@ -42,7 +35,7 @@ class DeltaTableIOManager(dg.ConfigurableIOManager):
         with spark_progress(context.log, self.pyspark.spark_context, f"writing {context.asset_key.to_user_string()}"):
             write_table(obj, path)
         preview = int((context.definition_metadata or {}).get(PREVIEW_ROWS_KEY, 0))
-        context.add_output_metadata(table_metadata(self.pyspark.spark_session, path, preview_rows=preview))
+        context.add_output_metadata(table_metadata(path, context.asset_key.to_user_string(), preview))
 
     def load_input(self, context: dg.InputContext) -> DataFrame | TableRef | deltalake.DeltaTable | None:
         name, path = context.asset_key.to_user_string(), self._path(context)
@@ -52,12 +45,10 @@ class DeltaTableIOManager(dg.ConfigurableIOManager):
         try:
             if wanted.typing_type is deltalake.DeltaTable:
                 return open_table(path, name)
-            spark = self.pyspark.spark_session
-            frame = read_table(spark, path, name)
+            if wanted.typing_type is TableRef:
+                return TableRef(name, path, open_table(path, name).version())
+            return read_table(self.pyspark.spark_session, path, name)
         except MissingTableError as err:
             if optional:
                 return None
             raise dg.Failure(str(err)) from None
-        if wanted.typing_type is TableRef:
-            return TableRef(name, path, table_version(spark, path))
-        return frame

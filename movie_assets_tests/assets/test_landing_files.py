@@ -29,7 +29,9 @@ ODD_RATINGS = {  # name -> (user, rows)
     "ratings_100%.csv": (5, 4),
     "ratings_é*?.csv": (6, 3),
     "ratings_" + "x" * 200 + ".csv": (7, 2),
+    "ratings_it's.csv": (11, 6),
 }
+NEXT = "ratings_it's [2].csv"  # taken incrementally: a quote in Spark's and delta-rs's predicates
 
 
 def latin1_movies() -> bytes:
@@ -82,11 +84,15 @@ def test_odd_files_each_ingested_once_or_refused_by_name(spark: SparkSession, tm
         assert size < 50_000, (event.asset_key, size)
 
     # The next run takes in a new file next to them, incrementally; the odd names stay exactly once.
-    write_csv(tmp_path / "landing", "ratings_[2].csv", ratings(10, 3))
+    write_csv(tmp_path / "landing", NEXT, ratings(10, 3))
     again = materialize(resources)
     bronze = spark.read.format("delta").load(str(tmp_path / "delta/ratings_bronze"))
     assert bronze.count() == sum(n for _, n in ODD_RATINGS.values()) + 1 + 3
     assert again.asset_materializations_for_node("ratings_bronze")[0].metadata["files_ingested"].value == 1
+    log = spark.read.format("delta").load(str(tmp_path / "delta/_ingest_log")).where("source = 'ratings'").collect()
+    assert sorted(r.source_file for r in log) == sorted([*ODD_RATINGS, "ratings_huge_line.csv", NEXT])
+    third = materialize(resources)
+    assert third.asset_materializations_for_node("ratings_bronze")[0].metadata["files_ingested"].value == 0
 
 
 def test_a_removed_file_is_named_with_its_rows(spark: SparkSession, tmp_path: Path, resources: dict) -> None:
