@@ -1,8 +1,10 @@
 """Hit rate@10 of similarity variants on the answer evaluation's split: what the evaluation rewards.
 
-`python -m benchmarks.similarity_variants --ratings <ratings.csv> [--synthetic N]` scores, on the split
-`similarity_evaluation` uses (`answer_quality.split`, default settings), popularity, item-kNN cosine, co-rating
-counts normalised by count^beta, the default answers (implicit ALS cosine) plus p * log(count + 1), and, for
+`python -m benchmarks.similarity_variants --ratings <ratings.csv> [--synthetic N] [--split-seed S]` scores, on
+the split `similarity_evaluation` uses (`answer_quality.split`, default settings; `--split-seed` draws another
+split of the same kind), popularity, item-kNN cosine, co-rating
+counts normalised by count^beta, the default answers (implicit ALS cosine) plus p * log(count + 1), the answers'
+factors scored q.v / |v|^(1 - g) (cosine leaning to long factors, i.e. popular movies), and, for
 data from `movie_assets.sample_data --ratings N`, the generator's own taste factors. Each line gives the hit
 rate and the paired lead over item-kNN with its 95% interval (test users resampled). The co-rating counts are a
 dense users x movies matrix: for ml-latest-small and the 1M synthetic set, not for 25M.
@@ -13,8 +15,10 @@ from collections.abc import Callable
 
 import numpy as np
 
+from movie_assets import als
 from movie_assets import answer_quality as Q
 from movie_assets import schemas as S
+from movie_assets.neighbors import index_from_arrow
 from movie_assets.resources.als_models import AlsModels
 from movie_assets.resources.spark import delta_spark_resource
 from movie_assets.sample_data import RANK, movie_tastes, shape
@@ -46,12 +50,13 @@ def main() -> None:
     parser.add_argument("--ratings", required=True, help="a ratings CSV (userId,movieId,rating,timestamp)")
     parser.add_argument("--synthetic", type=int, help="the --ratings N it was generated with: adds the oracle")
     parser.add_argument("--seed", type=int, default=42, help="the --seed it was generated with")
+    parser.add_argument("--split-seed", type=int, default=Q.SplitConfig().seed, help="the evaluation split's seed")
     args = parser.parse_args()
     spark = delta_spark_resource().spark_session
     ratings = spark.read.csv(args.ratings, header=True, schema=S.RATINGS_CSV_SCHEMA).select(
         S.USER_ID, S.MOVIE_ID, S.RATING
     )
-    data = Q.split(ratings, Q.SplitConfig())
+    data = Q.split(ratings, Q.SplitConfig(seed=args.split_seed))
     data.train.cache()
     pairs = Q.Interactions.of(data.train)
     ids, counts = pairs.movie_ids, pairs.counts().astype(np.float64)
@@ -74,12 +79,23 @@ def main() -> None:
     for beta in (0.0, 0.3, 0.5):
         show(f"co-ratings / count^{beta}", ranker(ids, lambda i, b=beta: co[i] / np.maximum(counts, 1) ** b, ok))
     answer = AlsModels().answer
-    index = Q.fitted_index(data.train, answer.params(), answer.min_ratings)
+    fitted = als.item_factors(als.fit(data.train, answer.params()), data.train).toArrow()
+    index = index_from_arrow(fitted, answer.min_ratings)  # what Q.fitted_index builds, and the raw factors
+    factor_ids = fitted.column(S.MOVIE_ID).to_numpy()
+    order = np.argsort(factor_ids)
+    flat = fitted.column(S.FEATURES).combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    factor_ids, factors = factor_ids[order], flat.reshape(len(order), -1)[order].astype(np.float64)
     unit = np.zeros((len(ids), index.unit.shape[1]))
     known = np.isin(ids, index.ids)
     unit[known] = index.unit[np.searchsorted(index.ids, ids[known])]
     for p in (0.0, 0.2, 0.5):
         show(f"answers (implicit ALS) + {p} log(count)", ranker(ids, lambda i, p=p: unit @ unit[i] + p * log_count, ok))
+    # Cosine leaning to movies with long factors (implicit ALS gives popular movies long ones): q.v / |v|^(1 - g).
+    lengths = np.zeros(len(ids))
+    lengths[known] = np.linalg.norm(factors[np.searchsorted(factor_ids, ids[known])], axis=1)
+    for g in (0.6, 1.0):
+        leaning = unit * lengths[:, None] ** g
+        show(f"answers' factors, q.v / |v|^{1 - g:.1f}", ranker(ids, lambda i, v=leaning: v @ unit[i], ok))
     if args.synthetic:
         factors = movie_tastes(shape(args.synthetic)[1], args.seed)[1][ids - 1] / np.sqrt(RANK)
         tastes = factors / np.linalg.norm(factors, axis=1, keepdims=True)
