@@ -3,9 +3,9 @@
 `python -m benchmarks.similarity_variants --ratings <ratings.csv> [--synthetic N] [--split-seed S]` scores, on
 the split `similarity_evaluation` uses (`answer_quality.split`, default settings; `--split-seed` draws another
 split of the same kind), popularity, item-kNN cosine, co-rating
-counts normalised by count^beta, the default answers (implicit ALS cosine) plus p * log(count + 1), the answers'
-factors scored q.v / |v|^(1 - g) (cosine leaning to long factors, i.e. popular movies), and, for
-data from `movie_assets.sample_data --ratings N`, the generator's own taste factors. Each line gives the hit
+counts normalised by count^beta, the default answers, the default answers less each of their two rules (cosine
+instead of length weight; the ratings as given instead of dislikes below 2.5), the original's explicit ALS, and,
+for data from `movie_assets.sample_data --ratings N`, the generator's own taste factors. Each line gives the hit
 rate and the paired lead over item-kNN with its 95% interval (test users resampled). The co-rating counts are a
 dense users x movies matrix: for ml-latest-small and the 1M synthetic set, not for 25M.
 """
@@ -15,11 +15,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from movie_assets import als
 from movie_assets import answer_quality as Q
 from movie_assets import schemas as S
-from movie_assets.neighbors import index_from_arrow
-from movie_assets.resources.als_models import AlsModels
+from movie_assets.resources.als_models import AlsConfig, AlsModels
 from movie_assets.resources.spark import delta_spark_resource
 from movie_assets.sample_data import RANK, movie_tastes, shape
 
@@ -78,24 +76,17 @@ def main() -> None:
     co = users.T @ users
     for beta in (0.0, 0.3, 0.5):
         show(f"co-ratings / count^{beta}", ranker(ids, lambda i, b=beta: co[i] / np.maximum(counts, 1) ** b, ok))
-    answer = AlsModels().answer
-    fitted = als.item_factors(als.fit(data.train, answer.params()), data.train).toArrow()
-    index = index_from_arrow(fitted, answer.min_ratings)  # what Q.fitted_index builds, and the raw factors
-    factor_ids = fitted.column(S.MOVIE_ID).to_numpy()
-    order = np.argsort(factor_ids)
-    flat = fitted.column(S.FEATURES).combine_chunks().flatten().to_numpy(zero_copy_only=False)
-    factor_ids, factors = factor_ids[order], flat.reshape(len(order), -1)[order].astype(np.float64)
-    unit = np.zeros((len(ids), index.unit.shape[1]))
-    known = np.isin(ids, index.ids)
-    unit[known] = index.unit[np.searchsorted(index.ids, ids[known])]
-    for p in (0.0, 0.2, 0.5):
-        show(f"answers (implicit ALS) + {p} log(count)", ranker(ids, lambda i, p=p: unit @ unit[i] + p * log_count, ok))
-    # Cosine leaning to movies with long factors (implicit ALS gives popular movies long ones): q.v / |v|^(1 - g).
-    lengths = np.zeros(len(ids))
-    lengths[known] = np.linalg.norm(factors[np.searchsorted(factor_ids, ids[known])], axis=1)
-    for g in (0.6, 1.0):
-        leaning = unit * lengths[:, None] ** g
-        show(f"answers' factors, q.v / |v|^{1 - g:.1f}", ranker(ids, lambda i, v=leaning: v @ unit[i], ok))
+    models = AlsModels()
+
+    def answers(config: AlsConfig, **changes: float) -> Q.Ranker:
+        config = config.model_copy(update=changes)
+        return Q.factors_ranker(Q.fitted_index(data.train, config.params(), config.rule()))
+
+    show("the answers (default)", answers(models.answer))
+    show("  ranked by cosine (length_weight 0)", answers(models.answer, length_weight=0.0))
+    show("  ratings as given (dislike_below 0)", answers(models.answer, dislike_below=0.0))
+    show("  both: implicit ALS on the ratings, cosine", answers(models.answer, length_weight=0.0, dislike_below=0.0))
+    show("the original's explicit ALS, cosine", answers(models.rating))
     if args.synthetic:
         factors = movie_tastes(shape(args.synthetic)[1], args.seed)[1][ids - 1] / np.sqrt(RANK)
         tastes = factors / np.linalg.norm(factors, axis=1, keepdims=True)

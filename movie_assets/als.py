@@ -20,6 +20,7 @@ class AlsParams:
     seed: int = 42
     implicit_prefs: bool = False
     alpha: float = 1.0
+    dislike_below: float = 0.0  # implicit only: ratings below it are dislikes (preference 0)
     nonnegative: bool = False
     blocks: int = 0  # user and item blocks; 0: the session's default parallelism
     cold_start_strategy: str = "drop"
@@ -46,10 +47,20 @@ def estimator(params: AlsParams, default_blocks: int) -> ALS:
     )
 
 
+def training_rows(ratings: DataFrame, params: AlsParams) -> DataFrame:
+    """(userId, movieId, rating) as the estimator reads them.
+
+    Implicit ALS reads a rating r as confidence 1 + alpha * |r| in preference 1 if r > 0, else 0. With
+    `dislike_below` d, it reads r - d: a rating below d is a confident dislike instead of a weak like.
+    """
+    rating = F.col(S.RATING) - F.lit(params.dislike_below) if params.implicit_prefs else F.col(S.RATING)
+    return ratings.select(S.USER_ID, S.MOVIE_ID, rating.alias(S.RATING))
+
+
 def fit(ratings: DataFrame, params: AlsParams) -> ALSModel:
     """Blocks default to the session's parallelism (2 per core locally): Spark's 10 is too many on a laptop."""
     default_blocks = ratings.sparkSession.sparkContext.defaultParallelism
-    return estimator(params, default_blocks).fit(ratings.select(S.USER_ID, S.MOVIE_ID, S.RATING))
+    return estimator(params, default_blocks).fit(training_rows(ratings, params))
 
 
 def item_factors(model: ALSModel, ratings: DataFrame) -> DataFrame:

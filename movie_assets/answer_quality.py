@@ -4,7 +4,7 @@ On a seeded split of the current ratings, a share of the users who liked enough 
 some of their likes held out. Each test user's most-rated liked training movies are the queries; a query's ten
 neighbours hit when one of them is a held-out like of that user. Hit rate@10 and NDCG@10 (Spark ML's
 RankingEvaluator) are reported for the factors (fitted on the training part with the configuration that
-answers, under the same candidate rule) next to popularity and item-kNN baselines on the same split.
+answers, ranked under the same rule) next to popularity and item-kNN baselines on the same split.
 """
 
 from collections.abc import Callable
@@ -19,7 +19,7 @@ from pyspark.sql.types import ArrayType, DoubleType, IntegerType, StructField, S
 from movie_assets import als
 from movie_assets import schemas as S
 from movie_assets.frames import local_frame
-from movie_assets.neighbors import load_index
+from movie_assets.neighbors import AnswerRule, load_index
 from movie_assets.similarity import FactorIndex
 
 LIKE = 4.0
@@ -216,7 +216,7 @@ def item_knn_ranker(data: Interactions) -> Ranker:
 
 
 def factors_ranker(index: FactorIndex) -> Ranker:
-    """Cosine neighbours of item factors, by the same index (and candidate rule) the answers use."""
+    """Neighbours by item factors, by the same index (and rule) the answers use."""
 
     def rank(queries: np.ndarray, k: int) -> dict[int, list[int]]:
         return {
@@ -227,7 +227,7 @@ def factors_ranker(index: FactorIndex) -> Ranker:
     return rank
 
 
-def fitted_index(train: DataFrame, params: als.AlsParams, min_ratings: int) -> FactorIndex:
+def fitted_index(train: DataFrame, params: als.AlsParams, rule: AnswerRule) -> FactorIndex:
     """ALS fitted on the training part, as the index the answers would use."""
     model = als.fit(train, params)
-    return load_index(als.item_factors(model, train), min_ratings)
+    return load_index(als.item_factors(model, train), rule)

@@ -117,7 +117,7 @@ def main() -> int:
     if not answer.success:
         return report_failures(answer)
     metadata = answer.asset_materializations_for_node(keys.SIMILAR_MOVIES)[0].metadata
-    print(f"\nMovies most like {metadata['movie_title'].value}, by cosine similarity of implicit ALS factors:")
+    print(f"\nMovies most like {metadata['movie_title'].value}, by similarity of implicit ALS factors:")
     print(metadata["similar_movies"].value)
     return 0
 

@@ -23,6 +23,17 @@ class SimilarMoviesError(ValueError):
 
 
 @dataclass(frozen=True)
+class AnswerRule:
+    """How answers are ranked from the factors: who may be an answer, and how much a factor's length counts."""
+
+    min_ratings: int = 1  # movies with fewer ratings can ask but are never an answer
+    length_weight: float = 0.0  # 0: cosine; 1: the query's direction times the candidate's (scaled) factor
+
+    def stamp(self) -> dict[str, float]:
+        return {"min_ratings": self.min_ratings, "length_weight": self.length_weight}
+
+
+@dataclass(frozen=True)
 class Answers:
     """movie id -> (its title, its answer rows), where the ranking came from, and why any id was not answered."""
 
@@ -31,31 +42,31 @@ class Answers:
     skipped: list[str] = field(default_factory=list)
 
 
-def index_from_arrow(factors: pa.Table, min_ratings: int) -> FactorIndex:
-    """The factors (movieId, features, count) as a FactorIndex (59k movies x rank 48: about 11 MB).
+def index_from_arrow(factors: pa.Table, rule: AnswerRule) -> FactorIndex:
+    """The factors (movieId, features, count) as a FactorIndex (59k movies x rank 48: about 45 MB of float64).
 
-    Movies with fewer than `min_ratings` ratings can ask but are never an answer: their factors rest on too
-    little data to point anywhere meaningful.
+    Movies with fewer than `rule.min_ratings` ratings can ask but are never an answer: their factors rest on
+    too little data to point anywhere meaningful.
     """
     ids = factors.column(S.MOVIE_ID).to_numpy()
     features = factors.column(S.FEATURES).combine_chunks().flatten().to_numpy(zero_copy_only=False)
-    candidate = factors.column(S.COUNT).to_numpy() >= min_ratings
-    return FactorIndex.build(ids, features.reshape(len(ids), -1), candidate)
+    candidate = factors.column(S.COUNT).to_numpy() >= rule.min_ratings
+    return FactorIndex.build(ids, features.reshape(len(ids), -1), candidate, rule.length_weight)
 
 
-def load_index(factors: DataFrame, min_ratings: int) -> FactorIndex:
+def load_index(factors: DataFrame, rule: AnswerRule) -> FactorIndex:
     """A factors DataFrame (a model fitted in this run) as a FactorIndex, collected through Arrow."""
-    return index_from_arrow(factors.select(S.MOVIE_ID, S.FEATURES, S.COUNT).toArrow(), min_ratings)
+    return index_from_arrow(factors.select(S.MOVIE_ID, S.FEATURES, S.COUNT).toArrow(), rule)
 
 
-def read_index(factors: DeltaTable, min_ratings: int) -> FactorIndex:
+def read_index(factors: DeltaTable, rule: AnswerRule) -> FactorIndex:
     """The als_item_factors table as a FactorIndex."""
-    return index_from_arrow(factors.to_pyarrow_table(columns=[S.MOVIE_ID, S.FEATURES, S.COUNT]), min_ratings)
+    return index_from_arrow(factors.to_pyarrow_table(columns=[S.MOVIE_ID, S.FEATURES, S.COUNT]), rule)
 
 
-def built_from(factors: DeltaTable, min_ratings: int) -> dict[str, int]:
+def built_from(factors: DeltaTable, rule: AnswerRule) -> dict[str, float]:
     """What neighbours are ranked from: stored with movie_neighbors, so an answer knows whether a lookup is current."""
-    return {"als_item_factors_version": data_version(factors)[0], "min_ratings": min_ratings}
+    return {"als_item_factors_version": data_version(factors)[0], **rule.stamp()}
 
 
 def neighbors_table(index: FactorIndex, k: int) -> pa.Table:
@@ -88,22 +99,22 @@ def look_up(neighbors: DeltaTable, asked: dict[int, int]) -> dict[int, list[tupl
 
 
 def rank(
-    asked: dict[int, int], factors: DeltaTable, neighbors: DeltaTable | None, min_ratings: int
+    asked: dict[int, int], factors: DeltaTable, neighbors: DeltaTable | None, rule: AnswerRule
 ) -> tuple[dict[int, list[tuple[int, float]]], int]:
     """Each asked movie's k neighbours, and how many were looked up in movie_neighbors.
 
-    A lookup needs movie_neighbors built from this factors version under this candidate rule, holding at least
+    A lookup needs movie_neighbors built from this factors version under this rule, holding at least
     k neighbours of the movie; every other answer is ranked from the factors, exactly as movie_neighbors would.
     """
     ranked: dict[int, list[tuple[int, float]]] = {}
     if neighbors is not None:
         stamp = data_version(neighbors)[1]
-        current = all(stamp.get(key) == value for key, value in built_from(factors, min_ratings).items())
+        current = all(stamp.get(key) == value for key, value in built_from(factors, rule).items())
         if current and max(asked.values()) <= stamp.get("k", 0):
             ranked = look_up(neighbors, asked)
     looked_up, missing = len(ranked), [m for m in asked if m not in ranked]
     if missing:
-        index = read_index(factors, min_ratings)
+        index = read_index(factors, rule)
         ranked |= {m: index.most_similar(m, asked[m]) for m in missing if index.position(m) is not None}
     return ranked, looked_up
 
@@ -115,7 +126,7 @@ def answer_movies(
     movies: DeltaTable,
     means: DeltaTable,
     asked: dict[int, int],
-    min_ratings: int,
+    rule: AnswerRule,
     single: bool,
 ) -> Answers:
     """Answer every asked movie id with its k and replace those ids' rows in the answers table, in one commit.
@@ -123,7 +134,7 @@ def answer_movies(
     With `single` (one asked id), a question that cannot be answered fails; otherwise it is skipped, with the
     reason, and its stale rows are removed.
     """
-    ranked, looked_up = rank(asked, factors, neighbors, min_ratings)
+    ranked, looked_up = rank(asked, factors, neighbors, rule)
     similar = {s for found in ranked.values() for s, _ in found}
     titles = _by_movie(rows_where(movies, S.MOVIE_ID, set(asked) | similar, [S.MOVIE_ID, S.TITLE, S.GENRES]))
     stats = _by_movie(rows_where(means, S.MOVIE_ID, similar, [S.MOVIE_ID, S.COUNT, S.MEAN]))

@@ -1,4 +1,9 @@
-"""Cosine similarity over item factors with numpy: normalize once, then matrix products and a partial sort.
+"""Similarity over item factors with numpy: normalize once, then matrix products and a partial sort.
+
+A candidate's similarity to a query is the query's unit direction times the candidate's factor, scaled so the
+longest candidate has length 1 and raised by `length_weight`: 0 is plain cosine; 1 lets a candidate's length
+count (implicit ALS gives movies the data is surer of, mostly often-watched ones, longer factors). Every
+similarity stays within [-1, 1].
 
 Every ranking here is exact: candidates are screened cheaply, then rescored pair by pair in float64 the same
 way by `most_similar` and `all_most_similar`, and sorted best first with ties (equal to 1e-12) by movie id.
@@ -28,26 +33,33 @@ class Neighbors:
 
 @dataclass(frozen=True)
 class FactorIndex:
-    """Movie ids (ascending) and their unit-length factor vectors as rows (zero vectors stay zero).
+    """Movie ids (ascending), their unit-length factor vectors as queries, and as answers (each unit vector
+    times (its length / the longest candidate's) ** length_weight); zero vectors stay zero.
 
     Rows are padded with zeros to a multiple of BLOCK; padding never enters an answer.
     """
 
     ids: np.ndarray
     unit: np.ndarray
+    answer: np.ndarray
     excluded: np.ndarray  # positions that may ask but are never an answer (too few ratings)
 
     @classmethod
-    def build(cls, ids: np.ndarray, factors: np.ndarray, candidate: np.ndarray | None = None) -> "FactorIndex":
+    def build(
+        cls, ids: np.ndarray, factors: np.ndarray, candidate: np.ndarray | None = None, length_weight: float = 0.0
+    ) -> "FactorIndex":
         """`candidate`: per movie, whether it may be an answer (default: every movie)."""
         order = np.argsort(ids, kind="stable")
         vectors = np.asarray(factors, dtype=np.float64)[order]
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         unit = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
-        padded = np.zeros((-(-len(unit) // BLOCK) * BLOCK, unit.shape[1]))
-        padded[: len(unit)] = unit
         allowed = np.ones(len(order), dtype=bool) if candidate is None else np.asarray(candidate, dtype=bool)[order]
-        return cls(np.asarray(ids, dtype=np.int64)[order], padded, np.flatnonzero(~allowed))
+        longest = norms[allowed].max(initial=0.0) or 1.0
+        scale = np.divide(norms, longest, out=np.zeros_like(norms), where=norms > 0) ** length_weight
+        rows = -(-len(unit) // BLOCK) * BLOCK
+        padded, answer = np.zeros((rows, unit.shape[1])), np.zeros((rows, unit.shape[1]))
+        padded[: len(unit)], answer[: len(unit)] = unit, unit * scale
+        return cls(np.asarray(ids, dtype=np.int64)[order], padded, answer, np.flatnonzero(~allowed))
 
     @property
     def candidates(self) -> int:
@@ -65,7 +77,7 @@ class FactorIndex:
         k = min(k, self.candidates - (0 if i in self.excluded else 1))
         if k <= 0:
             return []
-        sims = self.unit @ self.unit[i]
+        sims = self.answer @ self.unit[i]
         rows, cols = self._candidates(sims[None, :], np.array([i]), k)
         rows, cols, exact = self._top_k(rows, cols, np.array([i]), k)
         return [(int(self.ids[j]), float(s)) for j, s in zip(cols, exact, strict=True)]
@@ -77,11 +89,11 @@ class FactorIndex:
         if k <= 0:
             empty = np.zeros(0, dtype=np.int64)
             return Neighbors(empty, empty, empty, np.zeros(0))
-        unit32 = self.unit.astype(np.float32)
+        unit32, answer32 = self.unit.astype(np.float32), self.answer.astype(np.float32)
 
         def block(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             queries = np.arange(start, min(start + ROW_BLOCK, n))
-            sims = unit32[queries] @ unit32.T
+            sims = unit32[queries] @ answer32.T
             rows, cols = self._candidates(sims, queries, k, margin=SCREEN_MARGIN)
             del sims
             rows, cols, exact = self._top_k(rows, cols, queries, k)
@@ -115,7 +127,7 @@ class FactorIndex:
         sims[np.arange(m), queries] = -np.inf  # a movie is not its own neighbour
         block_max = sims.reshape(m, BLOCK, -1).max(axis=1)
         blocks = block_max.shape[1]
-        floor = -1.5  # cosines are >= -1: a floor below that keeps the excluded (-inf) entries out
+        floor = -1.5  # similarities are >= -1: a floor below that keeps the excluded (-inf) entries out
         threshold = np.partition(block_max, blocks - k, axis=1)[:, blocks - k] if k <= blocks else np.full(m, floor)
         threshold = (np.maximum(threshold, floor) - margin).astype(sims.dtype)
         rows, hit_blocks = np.nonzero(block_max >= threshold[:, None])
@@ -128,7 +140,7 @@ class FactorIndex:
         self, rows: np.ndarray, cols: np.ndarray, queries: np.ndarray, k: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Rescore the candidates in float64, sort each row best first (ties by id), keep k per row."""
-        exact = np.einsum("ij,ij->i", self.unit[queries[rows]], self.unit[cols])
+        exact = np.einsum("ij,ij->i", self.unit[queries[rows]], self.answer[cols])
         order = np.lexsort((self.ids[cols], -np.round(exact, 12), rows))
         rows, cols, exact = rows[order], cols[order], exact[order]
         first = np.searchsorted(rows, rows, side="left")

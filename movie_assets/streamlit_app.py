@@ -58,4 +58,4 @@ if answer is not None:
     st.subheader(f"Most like {movie.title}")
     similarity = st.column_config.NumberColumn(format="%.4f")
     st.dataframe(answer.rows, hide_index=True, column_config={S.SIMILARITY: similarity})
-    st.caption(f"From the `{answer.source}` table (cosine similarity of the ALS item factors).")
+    st.caption(f"From the `{answer.source}` table (similarity of the ALS item factors; see the README).")

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 
+from movie_assets.neighbors import AnswerRule
+
 # Everything but similar_movies, which needs a movie id.
 SELECTION = [
     "ratings_bronze",
@@ -32,17 +34,21 @@ def table(spark: SparkSession, root: Path | str, name: str) -> DataFrame:
 
 
 def brute_force(
-    spark: SparkSession, root: Path | str, movie_id: int, k: int, min_ratings: int = 1
+    spark: SparkSession, root: Path | str, movie_id: int, k: int, rule: AnswerRule
 ) -> list[tuple[int, float]]:
-    """The k most similar movies with at least `min_ratings` ratings, by cosine of the stored factors, in Python."""
+    """The k most similar candidates under `rule`, from the stored factors, in plain Python: the query's unit
+    vector times each candidate's unit vector, times (its length / the longest candidate's) ** length_weight."""
     factors = table(spark, root, "als_item_factors").collect()
     vectors = {r.movieId: [float(x) for x in r.features] for r in factors}
     query = vectors[movie_id]
-    vectors = {r.movieId: vectors[r.movieId] for r in factors if r["count"] >= min_ratings}
+    vectors = {r.movieId: vectors[r.movieId] for r in factors if r["count"] >= rule.min_ratings}
     norm = lambda v: math.sqrt(sum(x * x for x in v))  # noqa: E731
-    cosine = {
-        m: sum(a * b for a, b in zip(query, v, strict=True)) / (norm(query) * norm(v))
+    longest = max(norm(v) for v in vectors.values())
+    similarity = {
+        m: sum(a * b for a, b in zip(query, v, strict=True))
+        / (norm(query) * norm(v))
+        * (norm(v) / longest) ** rule.length_weight
         for m, v in vectors.items()
         if m != movie_id
     }
-    return [(m, cosine[m]) for m in sorted(cosine, key=lambda m: (-cosine[m], m))[:k]]
+    return [(m, similarity[m]) for m in sorted(similarity, key=lambda m: (-similarity[m], m))[:k]]

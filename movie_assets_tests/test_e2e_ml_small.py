@@ -82,7 +82,7 @@ def test_similar_movies_equal_brute_force(spark: SparkSession, lakehouse: Path, 
     resources = build_resources(str(lakehouse), **TEST_SPARK)
     config = {"ops": {"similar_movies": {"config": {"movie_id": movie_id, "k": 10}}}}
     assert dg.materialize(ASSETS, resources=resources, selection=["similar_movies"], run_config=config).success
-    want = brute_force(spark, lakehouse, movie_id, 10, AlsModels().answer.min_ratings)
+    want = brute_force(spark, lakehouse, movie_id, 10, AlsModels().answer.rule())
     rows = sorted(
         table(spark, lakehouse, "similar_movies").where(f"movie_id = {movie_id}").collect(), key=lambda r: r["rank"]
     )
@@ -95,7 +95,7 @@ def test_movie_neighbors_equal_brute_force(spark: SparkSession, lakehouse: Path,
     neighbors = table(spark, lakehouse, "movie_neighbors")
     assert neighbors.count() == 9_724 * 50
     rows = sorted(neighbors.where(f"movie_id = {movie_id}").collect(), key=lambda r: r["rank"])
-    want = brute_force(spark, lakehouse, movie_id, 50, AlsModels().answer.min_ratings)
+    want = brute_force(spark, lakehouse, movie_id, 50, AlsModels().answer.rule())
     assert [r["rank"] for r in rows] == list(range(1, 51))
     assert [r.similar_movie_id for r in rows] == [m for m, _ in want]
     assert [r.similarity for r in rows] == pytest.approx([s for _, s in want], abs=1e-9)

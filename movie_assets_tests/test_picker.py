@@ -79,7 +79,12 @@ def test_answers_from_neighbors_when_fresh_else_from_similar_movies(spark: Spark
     neighbors = [
         {c: r[c] for c in S.MOVIE_NEIGHBORS_SCHEMA.names} for r in answer_rows(1, [(3114, 0.9), (5, 0.5), (6, 0.1)])
     ]
-    stamp = {"als_item_factors_version": 0, "min_ratings": 1, "k": 3}  # ranked from the factors' version 0
+    stamp = {
+        "als_item_factors_version": 0,
+        "min_ratings": 1,
+        "length_weight": 0.0,
+        "k": 3,
+    }  # ranked from the factors' version 0
     write_table(local_frame(spark, neighbors, S.MOVIE_NEIGHBORS_SCHEMA), path("movie_neighbors"), user_metadata=stamp)
     looked_up = store.answer(1, 3, catalog)
     assert looked_up.source == "movie_neighbors"

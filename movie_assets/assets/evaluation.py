@@ -50,7 +50,7 @@ def _row(method: str, scores: Q.Scores, data: Q.Split, seed: int) -> dict[str, o
 
 
 def _factors_scores(spark: object, data: Q.Split, config: AlsConfig) -> Q.Scores:
-    index = Q.fitted_index(data.train, config.params(), config.min_ratings)
+    index = Q.fitted_index(data.train, config.params(), config.rule())
     return Q.score(spark, data, Q.factors_ranker(index))
 
 
@@ -131,7 +131,8 @@ def similarity_tuning(
     spark, base = pyspark.spark_session, als_models.implicit
     data = Q.split(ratings_silver, config.split())
     train = data.train.persist()
-    estimator = als.estimator(base.params(), pyspark.spark_context.defaultParallelism)
+    params = base.params()
+    estimator = als.estimator(params, pyspark.spark_context.defaultParallelism)
     grid = (
         ParamGridBuilder()
         .addGrid(estimator.rank, config.ranks)
@@ -140,11 +141,12 @@ def similarity_tuning(
         .addGrid(estimator.maxIter, config.max_iters)
         .build()
     )
-    fitted = estimator.fitMultiple(train, grid)  # thread-safe, as TrainValidationSplit consumes it
+    # fitMultiple is thread-safe: TrainValidationSplit consumes it the same way.
+    fitted = estimator.fitMultiple(als.training_rows(train, params), grid)
 
     def fit_and_score(_: int) -> dict[str, object]:
         i, model = next(fitted)
-        index = load_index(als.item_factors(model, train), base.min_ratings)
+        index = load_index(als.item_factors(model, train), base.rule())
         scores = Q.score(spark, data, Q.factors_ranker(index)).summary()
         point = {p.name: v for p, v in grid[i].items()}
         context.log.info(f"{point}: hit rate@10 {scores['hit_rate']:.4f}")

@@ -1,8 +1,8 @@
 """Serving: the movies most like a chosen one, asked by run config, and every movie's neighbours for lookups.
 
-Both rank the same factors under the same candidate rule (`als_models.answer.min_ratings`), so an answer
-looked up in `movie_neighbors` equals the one ranked from the factors. Both read and write through delta-rs:
-an answer starts no Spark session.
+Both rank the same factors under the same rule (`als_models.answer.rule()`: who may answer, how factor length
+counts), so an answer looked up in `movie_neighbors` equals the one ranked from the factors. Both read and
+write through delta-rs: an answer starts no Spark session.
 """
 
 import time
@@ -62,7 +62,7 @@ def similar_movies(
     als_models: AlsModels,
     lakehouse: Lakehouse,
 ) -> dg.MaterializeResult:
-    """The k movies most like `movie_id` by cosine of the factors; without one, every stored answer again."""
+    """The k movies most like `movie_id` by similarity of the factors; without one, every stored answer again."""
     check_config(config)
     path = lakehouse.table_path(keys.SIMILAR_MOVIES)
     if config.movie_id is not None:
@@ -75,10 +75,10 @@ def similar_movies(
     if not asked:
         context.log.info("no movie_id given and no stored answers to refresh: nothing to do")
         return dg.MaterializeResult(metadata={"answers": 0})
-    min_ratings = als_models.answer.min_ratings
     try:
         result = answer_movies(
-            path, als_item_factors, movie_neighbors, movies_bronze, movie_mean_count_silver, asked, min_ratings,
+            path, als_item_factors, movie_neighbors, movies_bronze, movie_mean_count_silver, asked,
+            als_models.answer.rule(),
             single=config.movie_id is not None,
         )  # fmt: skip
     except SimilarMoviesError as err:
@@ -116,10 +116,10 @@ def movie_neighbors(
     als_models: AlsModels,
     lakehouse: Lakehouse,
 ) -> dg.MaterializeResult:
-    """The k nearest neighbours of every movie by cosine similarity of the factors, so an answer is a lookup."""
-    min_ratings, path = als_models.answer.min_ratings, lakehouse.table_path(keys.MOVIE_NEIGHBORS)
-    stamp = {**built_from(als_item_factors, min_ratings), "k": config.k}
-    index = read_index(als_item_factors, min_ratings)
+    """The k nearest neighbours of every movie by similarity of the factors, so an answer is a lookup."""
+    rule, path = als_models.answer.rule(), lakehouse.table_path(keys.MOVIE_NEIGHBORS)
+    stamp = {**built_from(als_item_factors, rule), "k": config.k}
+    index = read_index(als_item_factors, rule)
     started = time.perf_counter()
     neighbors = neighbors_table(index, config.k)
     seconds = time.perf_counter() - started

@@ -11,6 +11,7 @@ import dagster as dg
 from pydantic import Field
 
 from movie_assets import als
+from movie_assets.neighbors import AnswerRule
 
 
 class AlsConfig(dg.Config):
@@ -21,15 +22,24 @@ class AlsConfig(dg.Config):
     reg_param: float = Field(default=0.1, ge=0, description="L2 regularization")
     implicit_prefs: bool = Field(default=False, description="fit preferences weighted by the ratings (implicit)")
     alpha: float = Field(default=1.0, ge=0, description="confidence per rating point, with implicit_prefs")
+    dislike_below: float = Field(
+        default=0.0, ge=0, le=5, description="with implicit_prefs: ratings below it count as dislikes, not weak likes"
+    )
     nonnegative: bool = False
     seed: int = Field(default=42, description="random seed: the same seed gives the same factors")
     blocks: int = Field(default=0, ge=0, le=10_000, description="user and item blocks (0: the parallelism)")
     min_ratings: int = Field(
         default=1, ge=1, description="when these factors answer: movies with fewer ratings are never an answer"
     )
+    length_weight: float = Field(
+        default=0.0, ge=0, le=1, description="when these factors answer: 0 ranks by cosine, 1 lets factor length count"
+    )
 
     def params(self) -> als.AlsParams:
-        return als.AlsParams(**self.model_dump(exclude={"min_ratings"}))
+        return als.AlsParams(**self.model_dump(exclude=set(AnswerRule.__dataclass_fields__)))
+
+    def rule(self) -> AnswerRule:
+        return AnswerRule(**{f: getattr(self, f) for f in AnswerRule.__dataclass_fields__})
 
 
 class ImplicitAlsConfig(AlsConfig):
@@ -39,8 +49,14 @@ class ImplicitAlsConfig(AlsConfig):
     reg_param: float = Field(default=0.1, ge=0, description="L2 regularization")
     implicit_prefs: bool = Field(default=True, description="fit preferences weighted by the ratings (implicit)")
     alpha: float = Field(default=1.0, ge=0, description="confidence per rating point, with implicit_prefs")
+    dislike_below: float = Field(
+        default=2.5, ge=0, le=5, description="with implicit_prefs: ratings below it count as dislikes, not weak likes"
+    )
     min_ratings: int = Field(
         default=10, ge=1, description="when these factors answer: movies with fewer ratings are never an answer"
+    )
+    length_weight: float = Field(
+        default=1.0, ge=0, le=1, description="when these factors answer: 0 ranks by cosine, 1 lets factor length count"
     )
 
 

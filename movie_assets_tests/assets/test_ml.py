@@ -17,7 +17,7 @@ from movie_assets_tests.conftest import TEST_SPARK, write_csv
 pytestmark = pytest.mark.slow  # materializes through Spark: not in make test-fast
 
 UPSTREAM = ["ratings_bronze", "movies_bronze", "ratings_silver", "movie_mean_count_silver", "als_item_factors"]
-MIN_RATINGS = AlsModels().answer.min_ratings
+RULE = AlsModels().answer.rule()
 
 
 def ask(resources: dict, movie_id: int, k: int = 10) -> dg.ExecuteInProcessResult:
@@ -82,11 +82,21 @@ def test_answer_equals_brute_force(spark: SparkSession, lake: tuple[Path, dict])
         r.movieId: r["count"] for r in spark.read.format("delta").load(str(root / "delta/als_item_factors")).collect()
     }
     query = np.array(stored[1])
+    candidates = {m: np.array(v) for m, v in stored.items() if counts[m] >= RULE.min_ratings}
+    longest = max(np.linalg.norm(v) for v in candidates.values())
     brute = sorted(
         (
-            (float(np.dot(query, v) / (np.linalg.norm(query) * np.linalg.norm(v))), m)
-            for m, v in stored.items()
-            if m != 1 and counts[m] >= MIN_RATINGS
+            (
+                float(
+                    query
+                    @ v
+                    / (np.linalg.norm(query) * np.linalg.norm(v))
+                    * (np.linalg.norm(v) / longest) ** RULE.length_weight
+                ),
+                m,
+            )
+            for m, v in candidates.items()
+            if m != 1
         ),
         key=lambda t: (-t[0], t[1]),
     )[:7]

@@ -90,7 +90,7 @@ def test_the_whole_graph_on_a_standalone_cluster(
     # may change the last bits of the factors, and so the order of near ties).
     assert table(spark, root, "als_item_factors").count() == table(spark, local, "als_item_factors").count()
     answer = table(spark, root, "similar_movies").where(f"movie_id = {MOVIE_ID}").collect()
-    want = brute_force(spark, local, MOVIE_ID, 10, AlsModels().answer.min_ratings)
+    want = brute_force(spark, local, MOVIE_ID, 10, AlsModels().answer.rule())
     assert {r.similar_movie_id for r in answer} == {m for m, _ in want}
     assert sorted(r.similarity for r in answer) == pytest.approx(sorted(s for _, s in want), abs=1e-3)
     assert table(spark, root, "movie_neighbors").count() == table(spark, local, "movie_neighbors").count()
