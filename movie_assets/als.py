@@ -10,6 +10,7 @@ from pyspark.sql import functions as F
 from movie_assets import schemas as S
 
 PREDICTION = "prediction"
+WEAKEST_LIKE = 0.01  # the confidence above 1 of a rating that must stay a like
 
 
 @dataclass(frozen=True)
@@ -51,10 +52,24 @@ def training_rows(ratings: DataFrame, params: AlsParams) -> DataFrame:
     """(userId, movieId, rating) as the estimator reads them.
 
     Implicit ALS reads a rating r as confidence 1 + alpha * |r| in preference 1 if r > 0, else 0. With
-    `dislike_below` d, it reads r - d: a rating below d is a confident dislike instead of a weak like.
+    `dislike_below` d, it reads r - d: a rating below d is a confident dislike instead of a weak like. Spark
+    regularizes each user and movie by its number of preferences 1, so one with no rating above d would have no
+    regularization (its equations can be singular): its ratings stay weak likes, r - d raised to WEAKEST_LIKE.
     """
-    rating = F.col(S.RATING) - F.lit(params.dislike_below) if params.implicit_prefs else F.col(S.RATING)
-    return ratings.select(S.USER_ID, S.MOVIE_ID, rating.alias(S.RATING))
+    rows = ratings.select(S.USER_ID, S.MOVIE_ID, S.RATING)
+    d = params.dislike_below
+    if not (params.implicit_prefs and d):
+        return rows
+    liked = [
+        F.broadcast(rows.groupBy(key).agg((F.max(S.RATING) > d).alias(f"_{key}_liked")))
+        for key in (S.USER_ID, S.MOVIE_ID)
+    ]
+    shifted = F.col(S.RATING) - F.lit(d)
+    rating = F.when(F.col(f"_{S.USER_ID}_liked") & F.col(f"_{S.MOVIE_ID}_liked"), shifted).otherwise(
+        F.greatest(shifted, F.lit(WEAKEST_LIKE))
+    )
+    joined = rows.join(liked[0], S.USER_ID).join(liked[1], S.MOVIE_ID)
+    return joined.select(S.USER_ID, S.MOVIE_ID, rating.alias(S.RATING))
 
 
 def fit(ratings: DataFrame, params: AlsParams) -> ALSModel:

@@ -1,11 +1,12 @@
-"""What ALS reads: implicit ALS with `dislike_below` reads ratings below it as dislikes; explicit ALS as given."""
+"""What ALS reads: implicit ALS with `dislike_below` reads ratings below it as dislikes, but a user or movie with
+nothing above it keeps weak likes (else Spark's ALS leaves it unregularized); explicit ALS reads them as given."""
 
 from pyspark.sql import SparkSession
 
 from movie_assets import als
 from movie_assets import schemas as S
 
-ROWS = [(1, 10, 5.0, 0), (1, 11, 2.5, 0), (2, 10, 0.5, 0)]
+ROWS = [(1, 10, 5.0, 0), (1, 11, 2.5, 0), (2, 10, 0.5, 0), (1, 12, 3.0, 0), (3, 12, 1.0, 0), (3, 10, 4.0, 0)]
 
 
 def read(spark: SparkSession, params: als.AlsParams) -> list[tuple[int, int, float]]:
@@ -15,10 +16,25 @@ def read(spark: SparkSession, params: als.AlsParams) -> list[tuple[int, int, flo
 
 def test_implicit_reads_ratings_below_the_line_as_dislikes(spark: SparkSession) -> None:
     params = als.AlsParams(implicit_prefs=True, dislike_below=2.5)
-    assert read(spark, params) == [(1, 10, 2.5), (1, 11, 0.0), (2, 10, -2.0)]
+    # User 2 and movie 11 have no rating above 2.5: their ratings stay likes, at the least confidence.
+    assert read(spark, params) == [
+        (1, 10, 2.5),
+        (1, 11, 0.01),
+        (1, 12, 0.5),
+        (2, 10, 0.01),
+        (3, 10, 1.5),
+        (3, 12, -1.5),
+    ]
+
+
+def test_a_tiny_set_of_dislikes_fits(spark: SparkSession) -> None:
+    """Three movies, rank 8: the Gramian is singular, so every user and movie needs its regularization."""
+    ratings = spark.createDataFrame(ROWS, S.RATINGS_CSV_SCHEMA)
+    model = als.fit(ratings, als.AlsParams(rank=8, implicit_prefs=True, dislike_below=2.5))
+    assert model.itemFactors.count() == 3 and model.userFactors.count() == 3
 
 
 def test_explicit_and_default_implicit_read_the_ratings_as_given(spark: SparkSession) -> None:
-    given = [(1, 10, 5.0), (1, 11, 2.5), (2, 10, 0.5)]
+    given = [(1, 10, 5.0), (1, 11, 2.5), (1, 12, 3.0), (2, 10, 0.5), (3, 10, 4.0), (3, 12, 1.0)]
     assert read(spark, als.AlsParams(implicit_prefs=False, dislike_below=2.5)) == given
     assert read(spark, als.AlsParams(implicit_prefs=True)) == given
