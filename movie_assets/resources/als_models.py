@@ -1,8 +1,9 @@
 """The ALS configurations, each defined once: the factors that answer, and the rating model that RMSE scores.
 
-`als_item_factors` and `similarity_evaluation` use `answer` (what `answers_from` names); `als_evaluation`
+`als_item_factors`, `similarity_evaluation` and `similarity_tuning` fit `answer` (what `answers_from` names),
+and `similar_movies`, `movie_neighbors` and the evaluation rank its factors by its `rule()`; `als_evaluation`
 uses `rating`, the original notebook's explicit model. Setting `answers_from: rating` makes the answers come
-from the original's factors again.
+from the original's factors, ranked by cosine, again.
 """
 
 from typing import Literal
@@ -43,7 +44,8 @@ class AlsConfig(dg.Config):
 
 
 class ImplicitAlsConfig(AlsConfig):
-    """The similarity model's defaults: implicit ALS, chosen by `similarity_evaluation` (see the README)."""
+    """The similarity model's defaults: implicit ALS with dislikes, answers leaning to long factors; chosen by
+    `similarity_evaluation` on ml-latest-small and synthetic ratings (see the README)."""
 
     rank: int = Field(default=48, ge=1, le=1000, description="latent factors per user and movie")
     reg_param: float = Field(default=0.1, ge=0, description="L2 regularization")
