@@ -1,9 +1,9 @@
 """Similarity over item factors with numpy: normalize once, then matrix products and a partial sort.
 
-A candidate's similarity to a query is the query's unit direction times the candidate's factor, scaled so the
-longest candidate has length 1 and raised by `length_weight`: 0 is plain cosine; 1 lets a candidate's length
-count (implicit ALS gives movies the data is surer of, mostly often-watched ones, longer factors). Every
-similarity stays within [-1, 1].
+A candidate's similarity to a query is the cosine of their factors times (the candidate's length / the longest
+candidate's length) ** `length_weight`: 0 is plain cosine; 1 is the query's unit direction times the
+candidate's factor over the longest length, so a candidate's length counts (implicit ALS gives movies the
+data is surer of, mostly often-watched ones, longer factors). Every similarity stays within [-1, 1].
 
 Every ranking here is exact: candidates are screened cheaply, then rescored pair by pair in float64 the same
 way by `most_similar` and `all_most_similar`, and sorted best first with ties (equal to 1e-12) by movie id.
