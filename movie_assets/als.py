@@ -60,16 +60,13 @@ def training_rows(ratings: DataFrame, params: AlsParams) -> DataFrame:
     d = params.dislike_below
     if not (params.implicit_prefs and d):
         return rows
-    liked = [
-        F.broadcast(rows.groupBy(key).agg((F.max(S.RATING) > d).alias(f"_{key}_liked")))
-        for key in (S.USER_ID, S.MOVIE_ID)
-    ]
+    for key in (S.USER_ID, S.MOVIE_ID):  # whether each user, then each movie, has a rating above d
+        rows = rows.join(F.broadcast(rows.groupBy(key).agg((F.max(S.RATING) > d).alias(f"_{key}"))), key)
     shifted = F.col(S.RATING) - F.lit(d)
-    rating = F.when(F.col(f"_{S.USER_ID}_liked") & F.col(f"_{S.MOVIE_ID}_liked"), shifted).otherwise(
+    rating = F.when(F.col(f"_{S.USER_ID}") & F.col(f"_{S.MOVIE_ID}"), shifted).otherwise(
         F.greatest(shifted, F.lit(WEAKEST_LIKE))
     )
-    joined = rows.join(liked[0], S.USER_ID).join(liked[1], S.MOVIE_ID)
-    return joined.select(S.USER_ID, S.MOVIE_ID, rating.alias(S.RATING))
+    return rows.select(S.USER_ID, S.MOVIE_ID, rating.alias(S.RATING))
 
 
 def fit(ratings: DataFrame, params: AlsParams) -> ALSModel:

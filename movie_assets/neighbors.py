@@ -2,7 +2,7 @@
 of the ALS factors; both through delta-rs and Arrow, so an answer starts no JVM.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -28,9 +28,6 @@ class AnswerRule:
 
     min_ratings: int = 1  # movies with fewer ratings can ask but are never an answer
     length_weight: float = 0.0  # 0: cosine; 1: the query's direction times the candidate's (scaled) factor
-
-    def stamp(self) -> dict[str, float]:
-        return {"min_ratings": self.min_ratings, "length_weight": self.length_weight}
 
 
 @dataclass(frozen=True)
@@ -66,7 +63,7 @@ def read_index(factors: DeltaTable, rule: AnswerRule) -> FactorIndex:
 
 def built_from(factors: DeltaTable, rule: AnswerRule) -> dict[str, float]:
     """What neighbours are ranked from: stored with movie_neighbors, so an answer knows whether a lookup is current."""
-    return {"als_item_factors_version": data_version(factors)[0], **rule.stamp()}
+    return {"als_item_factors_version": data_version(factors)[0], **asdict(rule)}
 
 
 def neighbors_table(index: FactorIndex, k: int) -> pa.Table:
