@@ -1,16 +1,15 @@
 """Asset checks on every table, with counts in their metadata. Checks on bronze block ALS when they fail.
 
-Every check reads its tables through the IO manager: the checked asset and any other as inputs.
+Every check reads its tables through the IO manager, the checked asset and any other as inputs, as delta-rs
+tables: a check only counts, which `quality` does with DataFusion, without Spark.
 """
 
 import dagster as dg
 from deltalake import DeltaTable
-from pyspark.sql import DataFrame
 
-from movie_assets import keys, quality, ratings
+from movie_assets import keys, quality
 from movie_assets import schemas as S
-from movie_assets.delta_tables import TableRef, markdown_table
-from movie_assets.resources.spark import DeltaSparkResource
+from movie_assets.delta_tables import markdown_table
 from movie_assets.resources.thresholds import QualityThresholds
 
 ANSWER_CHECK_COLUMNS = [S.QUERY_MOVIE_ID, S.RANK, S.SIMILAR_MOVIE_ID, S.SIMILARITY]
@@ -25,9 +24,9 @@ def _reasons_table(reasons: dict[str, int]) -> dg.MetadataValue:
     return dg.MetadataValue.md(markdown_table(rows, ["reason", "lines"]))
 
 
-def _expectations(bronze: DataFrame, quarantine: DataFrame, limit: float) -> dg.AssetCheckResult:
+def _expectations(bronze: DeltaTable, quarantine: DeltaTable, limit: float) -> dg.AssetCheckResult:
     """Like an expectation that drops rows: passes while the share of quarantined lines stays within `limit`."""
-    kept = bronze.count()
+    kept = quality.row_count(bronze)
     reasons = quality.reason_counts(quarantine)
     quarantined = sum(reasons.values())
     share = quarantined / max(kept + quarantined, 1)
@@ -47,18 +46,18 @@ def _expectations(bronze: DataFrame, quarantine: DataFrame, limit: float) -> dg.
 
 
 @dg.asset_check(asset=keys.RATINGS_QUARANTINE)
-def ratings_quarantine_empty(ratings_quarantine: DataFrame) -> dg.AssetCheckResult:
+def ratings_quarantine_empty(ratings_quarantine: DeltaTable) -> dg.AssetCheckResult:
     """A warning, with counts by reason, whenever any ratings line was quarantined."""
     return _quarantine_empty(ratings_quarantine)
 
 
 @dg.asset_check(asset=keys.MOVIES_QUARANTINE)
-def movies_quarantine_empty(movies_quarantine: DataFrame) -> dg.AssetCheckResult:
+def movies_quarantine_empty(movies_quarantine: DeltaTable) -> dg.AssetCheckResult:
     """A warning, with counts by reason, whenever any movies line was quarantined."""
     return _quarantine_empty(movies_quarantine)
 
 
-def _quarantine_empty(quarantine: DataFrame) -> dg.AssetCheckResult:
+def _quarantine_empty(quarantine: DeltaTable) -> dg.AssetCheckResult:
     reasons = quality.reason_counts(quarantine)
     files = quality.files_with_reasons(quarantine)
     return dg.AssetCheckResult(
@@ -73,7 +72,7 @@ def _quarantine_empty(quarantine: DataFrame) -> dg.AssetCheckResult:
     asset=keys.RATINGS_BRONZE, blocking=True, additional_ins={"quarantine": dg.AssetIn(keys.RATINGS_QUARANTINE)}
 )
 def ratings_expectations(
-    ratings_bronze: DataFrame, quarantine: DataFrame, thresholds: QualityThresholds
+    ratings_bronze: DeltaTable, quarantine: DeltaTable, thresholds: QualityThresholds
 ) -> dg.AssetCheckResult:
     """Ratings lines meet the expectations (ids > 0, half-star rating 0.5-5.0, timestamp >= 0, 4 fields)."""
     return _expectations(ratings_bronze, quarantine, thresholds.max_quarantined_share)
@@ -83,14 +82,14 @@ def ratings_expectations(
     asset=keys.MOVIES_BRONZE, blocking=True, additional_ins={"quarantine": dg.AssetIn(keys.MOVIES_QUARANTINE)}
 )
 def movies_expectations(
-    movies_bronze: DataFrame, quarantine: DataFrame, thresholds: QualityThresholds
+    movies_bronze: DeltaTable, quarantine: DeltaTable, thresholds: QualityThresholds
 ) -> dg.AssetCheckResult:
     """Movies lines meet the expectations (movieId > 0, title present, 3 fields)."""
     return _expectations(movies_bronze, quarantine, thresholds.max_quarantined_share)
 
 
 @dg.asset_check(asset=keys.MOVIES_BRONZE, blocking=True)
-def movies_unique(movies_bronze: DataFrame) -> dg.AssetCheckResult:
+def movies_unique(movies_bronze: DeltaTable) -> dg.AssetCheckResult:
     """Each movieId appears once in movies_bronze."""
     duplicates = quality.duplicate_keys(movies_bronze, S.MOVIE_ID)
     return dg.AssetCheckResult(passed=duplicates == 0, metadata={"duplicate_movie_ids": duplicates})
@@ -98,7 +97,7 @@ def movies_unique(movies_bronze: DataFrame) -> dg.AssetCheckResult:
 
 @dg.asset_check(asset=keys.RATINGS_BRONZE, additional_ins={"movies": dg.AssetIn(keys.MOVIES_BRONZE)})
 def ratings_movies_known(
-    ratings_bronze: DataFrame, movies: DataFrame | None, thresholds: QualityThresholds
+    ratings_bronze: DeltaTable, movies: DeltaTable | None, thresholds: QualityThresholds
 ) -> dg.AssetCheckResult:
     """Every rated movieId has a row in movies_bronze (a warning with the count)."""
     if movies is None:
@@ -108,7 +107,7 @@ def ratings_movies_known(
             description="not checked: movies_bronze is not materialized yet",
         )
     rows, movie_ids = quality.unknown_movies(ratings_bronze, movies)
-    share = rows / max(ratings_bronze.count(), 1)
+    share = rows / max(quality.row_count(ratings_bronze), 1)
     return dg.AssetCheckResult(
         passed=rows == 0,
         severity=_severity(share, thresholds.max_unknown_movie_share),
@@ -120,7 +119,7 @@ def ratings_movies_known(
     )
 
 
-def _mean_count_valid(table: DataFrame) -> dg.AssetCheckResult:
+def _mean_count_valid(table: DeltaTable) -> dg.AssetCheckResult:
     found = quality.mean_count_violations(table)
     return dg.AssetCheckResult(
         passed=found["mean_out_of_range"] == 0 and found["count_not_positive"] == 0, metadata=found
@@ -128,33 +127,33 @@ def _mean_count_valid(table: DataFrame) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(asset=keys.USER_MEAN_COUNT_SILVER)
-def user_mean_count_silver_valid(user_mean_count_silver: DataFrame) -> dg.AssetCheckResult:
+def user_mean_count_silver_valid(user_mean_count_silver: DeltaTable) -> dg.AssetCheckResult:
     """Means within [0.5, 5.0] and counts > 0."""
     return _mean_count_valid(user_mean_count_silver)
 
 
 @dg.asset_check(asset=keys.MOVIE_MEAN_COUNT_SILVER)
-def movie_mean_count_silver_valid(movie_mean_count_silver: DataFrame) -> dg.AssetCheckResult:
+def movie_mean_count_silver_valid(movie_mean_count_silver: DeltaTable) -> dg.AssetCheckResult:
     """Means within [0.5, 5.0] and counts > 0."""
     return _mean_count_valid(movie_mean_count_silver)
 
 
 @dg.asset_check(asset=keys.RATINGS_SILVER, blocking=True)
-def ratings_silver_unique(ratings_silver: TableRef, pyspark: DeltaSparkResource) -> dg.AssetCheckResult:
-    """One current rating per (userId, movieId); after merges, checked over the keys they inserted."""
-    found = ratings.duplicate_pairs(pyspark.spark_session, ratings_silver)
+def ratings_silver_unique(ratings_silver: DeltaTable) -> dg.AssetCheckResult:
+    """One current rating per (userId, movieId), over every row."""
+    found = quality.duplicate_pairs(ratings_silver)
     return dg.AssetCheckResult(passed=found["duplicate_pairs"] == 0, metadata=found)
 
 
 @dg.asset_check(asset=keys.USER_MOVIE_TITLE_RATING, additional_ins={"ratings": dg.AssetIn(keys.RATINGS_SILVER)})
-def user_movie_title_rating_complete(user_movie_title_rating: DataFrame, ratings: DataFrame) -> dg.AssetCheckResult:
+def user_movie_title_rating_complete(user_movie_title_rating: DeltaTable, ratings: DeltaTable) -> dg.AssetCheckResult:
     """The left join keeps every current rating: as many rows as ratings_silver."""
-    rows, current = user_movie_title_rating.count(), ratings.count()
+    rows, current = quality.row_count(user_movie_title_rating), quality.row_count(ratings)
     return dg.AssetCheckResult(passed=rows == current, metadata={"rows": rows, "ratings_silver_rows": current})
 
 
 @dg.asset_check(asset=keys.ALS_ITEM_FACTORS, blocking=True, additional_ins={"ratings": dg.AssetIn(keys.RATINGS_SILVER)})
-def als_item_factors_valid(als_item_factors: DataFrame, ratings: DataFrame) -> dg.AssetCheckResult:
+def als_item_factors_valid(als_item_factors: DeltaTable, ratings: DeltaTable) -> dg.AssetCheckResult:
     """No NaN in the factors, and exactly one row per rated movie."""
     found = quality.factor_violations(als_item_factors, ratings)
     passed = found["rows_with_nan"] == 0 and found["rows"] == found["distinct_movies"] == found["rated_movies"]

@@ -13,7 +13,6 @@ import deltalake.exceptions
 from delta.tables import DeltaTable
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 
 # Delta's optimistic concurrency: a commit that lost the race to another writer raises one of these (Delta
 # Spark's documented list, and delta-rs's one), and the whole operation (re-reading the table) can be tried again.
@@ -136,13 +135,6 @@ def merge_rows(
     metrics = DeltaTable.forPath(spark, path).history(1).first()["operationMetrics"]
     wanted = ("numSourceRows", "numTargetRowsInserted", "numTargetRowsUpdated")
     return {k: int(metrics.get(k, 0)) for k in wanted}
-
-
-def last_rewrite(spark: SparkSession, table: TableRef) -> int:
-    """The table's last version, up to the one the run saw, that was not a MERGE or maintenance: its last rebuild."""
-    history = DeltaTable.forPath(spark, table.path).history()
-    rewrites = history.where((F.col("version") <= table.version) & ~F.col("operation").isin("MERGE", *MAINTENANCE))
-    return int(rewrites.agg(F.max("version")).first()[0] or 0)
 
 
 def table_version(spark: SparkSession, path: str) -> int:

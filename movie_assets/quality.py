@@ -1,53 +1,88 @@
-"""Data-quality measurements behind the asset checks: plain functions over DataFrames (Arrow tables for the
-small serving tables), returning counts."""
+"""Data-quality measurements behind the asset checks: counts over the committed Delta tables, read with delta-rs.
+
+A check only reads, so it needs no Spark: DataFusion (delta-rs's SQL engine) counts 25M ratings' duplicate keys
+in about 1.5 s on two cores, where a Spark job took 13 s, and a check step starts no JVM. Column names are quoted:
+DataFusion folds unquoted names to lower case.
+"""
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
+from deltalake import DeltaTable
 
 from movie_assets import schemas as S
+from movie_assets.delta_rs import sql
 
 
-def reason_counts(quarantine: DataFrame) -> dict[str, int]:
-    rows = quarantine.groupBy(S.REASON).count().orderBy(F.desc("count"), S.REASON).collect()
-    return {r[S.REASON]: r["count"] for r in rows}
+def _q(column: str) -> str:
+    return f'"{column}"'
 
 
-def duplicate_keys(df: DataFrame, key: str) -> int:
-    return df.groupBy(key).count().where(F.col("count") > 1).count()
+def row_count(table: DeltaTable) -> int:
+    return int(sql("SELECT count(*) AS n FROM t", t=table)[0]["n"])
 
 
-def unknown_movies(ratings: DataFrame, movies: DataFrame) -> tuple[int, int]:
+def reason_counts(quarantine: DeltaTable) -> dict[str, int]:
+    """Quarantined lines per reason, most frequent first."""
+    reason = _q(S.REASON)
+    rows = sql(f"SELECT {reason} AS r, count(*) AS n FROM q GROUP BY {reason} ORDER BY n DESC, r", q=quarantine)
+    return {r["r"]: int(r["n"]) for r in rows}
+
+
+def files_with_reasons(quarantine: DeltaTable, limit: int = 20) -> list[str]:
+    """The files that have quarantined lines, with their counts, at most `limit` of them."""
+    file = _q(S.SOURCE_FILE)
+    query = f"SELECT {file} AS f, count(*) AS n FROM q GROUP BY {file} ORDER BY n DESC, f LIMIT {int(limit)}"
+    return [f"{r['f']} ({r['n']})" for r in sql(query, q=quarantine)]
+
+
+def duplicate_keys(table: DeltaTable, key: str) -> int:
+    """Values of `key` that appear on more than one row."""
+    query = f"SELECT count(*) AS n FROM (SELECT {_q(key)} FROM t GROUP BY {_q(key)} HAVING count(*) > 1)"
+    return int(sql(query, t=table)[0]["n"])
+
+
+def duplicate_pairs(ratings: DeltaTable) -> dict[str, int]:
+    """(userId, movieId) pairs, and those with more than one row."""
+    key = f"{_q(S.USER_ID)}, {_q(S.MOVIE_ID)}"
+    query = f"SELECT count(*) AS pairs, sum(CASE WHEN n > 1 THEN 1 ELSE 0 END) AS dup FROM (SELECT count(*) AS n FROM t GROUP BY {key})"  # noqa: E501
+    row = sql(query, t=ratings)[0]
+    return {"pairs": int(row["pairs"]), "duplicate_pairs": int(row["dup"] or 0)}
+
+
+def unknown_movies(ratings: DeltaTable, movies: DeltaTable) -> tuple[int, int]:
     """Ratings whose movieId has no row in movies: (rows, distinct movie ids)."""
-    orphans = ratings.join(movies.select(S.MOVIE_ID), S.MOVIE_ID, "left_anti")
-    row = orphans.agg(F.count("*").alias("rows"), F.countDistinct(S.MOVIE_ID).alias("movies")).first()
-    return row["rows"], row["movies"]
+    movie = _q(S.MOVIE_ID)
+    query = (
+        f"SELECT count(*) AS n, count(DISTINCT r.{movie}) AS movies FROM r "
+        f"WHERE NOT EXISTS (SELECT 1 FROM m WHERE m.{movie} = r.{movie})"
+    )
+    row = sql(query, r=ratings, m=movies)[0]
+    return int(row["n"]), int(row["movies"])
 
 
-def mean_count_violations(df: DataFrame) -> dict[str, int]:
-    row = df.agg(
-        F.sum(((F.col(S.MEAN) < 0.5) | (F.col(S.MEAN) > 5.0) | F.isnan(S.MEAN)).cast("long")).alias(
-            "mean_out_of_range"
-        ),
-        F.sum((F.col(S.COUNT) <= 0).cast("long")).alias("count_not_positive"),
-        F.count("*").alias("rows"),
-    ).first()
-    return {k: int(row[k] or 0) for k in ("mean_out_of_range", "count_not_positive", "rows")}
+def mean_count_violations(table: DeltaTable) -> dict[str, int]:
+    """Means outside [0.5, 5.0] (or NaN), counts not > 0, and rows."""
+    mean, count = _q(S.MEAN), _q(S.COUNT)
+    query = (
+        f"SELECT sum(CASE WHEN {mean} < 0.5 OR {mean} > 5.0 OR isnan({mean}) THEN 1 ELSE 0 END) AS mean_out_of_range, "
+        f"sum(CASE WHEN {count} <= 0 THEN 1 ELSE 0 END) AS count_not_positive, count(*) AS rows FROM t"
+    )
+    return {k: int(v or 0) for k, v in sql(query, t=table)[0].items()}
 
 
-def factor_violations(factors: DataFrame, ratings: DataFrame) -> dict[str, int]:
-    bad = F.exists(S.FEATURES, lambda x: F.isnan(x) | x.isNull())
-    row = factors.agg(
-        F.count("*").alias("rows"),
-        F.countDistinct(S.MOVIE_ID).alias("movies"),
-        F.sum(bad.cast("long")).alias("rows_with_nan"),
-    ).first()
+def factor_violations(factors: DeltaTable, ratings: DeltaTable) -> dict[str, int]:
+    """Factor rows, distinct movies among them, rows with a NaN or null (or no vector), and rated movies."""
+    table = factors.to_pyarrow_table(columns=[S.MOVIE_ID, S.FEATURES])
+    vectors = table.column(S.FEATURES).combine_chunks()
+    values = pc.list_flatten(vectors)
+    bad_value = pc.fill_null(pc.or_kleene(pc.is_nan(values), pc.is_null(values)), True)
+    bad_rows = pc.unique(pc.filter(pc.list_parent_indices(vectors), bad_value))
+    rated = sql(f"SELECT count(DISTINCT {_q(S.MOVIE_ID)}) AS n FROM r", r=ratings)[0]["n"]
     return {
-        "rows": row["rows"],
-        "distinct_movies": row["movies"],
-        "rows_with_nan": int(row["rows_with_nan"] or 0),
-        "rated_movies": ratings.select(S.MOVIE_ID).distinct().count(),
+        "rows": table.num_rows,
+        "distinct_movies": len(pc.unique(table.column(S.MOVIE_ID))),
+        "rows_with_nan": len(bad_rows) + vectors.null_count,
+        "rated_movies": int(rated),
     }
 
 
@@ -71,15 +106,3 @@ def answer_violations(answers: pa.Table) -> dict[str, int]:
 
 def _true(mask: pa.ChunkedArray | pa.Array) -> int:
     return int(pc.sum(mask.cast(pa.int64())).as_py() or 0)
-
-
-def files_with_reasons(quarantine: DataFrame, limit: int = 20) -> list[str]:
-    """The files that have quarantined lines, with their counts, at most `limit` of them."""
-    rows = quarantine.groupBy(S.SOURCE_FILE).count().orderBy(F.desc("count"), S.SOURCE_FILE).limit(limit).collect()
-    return [f"{r[S.SOURCE_FILE]} ({r['count']})" for r in rows]
-
-
-def duplicate_pairs(ratings: DataFrame) -> dict[str, int]:
-    pairs = ratings.groupBy(S.USER_ID, S.MOVIE_ID).count()
-    row = pairs.agg(F.count("*").alias("pairs"), F.sum((F.col("count") > 1).cast("long")).alias("dup")).first()
-    return {"pairs": int(row["pairs"]), "duplicate_pairs": int(row["dup"] or 0)}

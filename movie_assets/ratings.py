@@ -7,16 +7,14 @@ overwrites a newer one. Which bronze version silver reflects is stored in its co
 """
 
 from dataclasses import dataclass
-from typing import Any
 
 from py4j.protocol import Py4JJavaError
 from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from movie_assets import quality
 from movie_assets import schemas as S
-from movie_assets.delta_tables import TableRef, last_rewrite, last_user_metadata, merge_rows, table_exists, write_table
+from movie_assets.delta_tables import TableRef, last_user_metadata, merge_rows, table_exists, write_table
 from movie_assets.transforms import latest_ratings
 
 BRONZE_VERSION = "ratings_bronze_version"
@@ -91,20 +89,3 @@ def merge(spark: SparkSession, bronze: TableRef, since: int, silver_path: str) -
     batch = latest_ratings(added.select(S.USER_ID, S.MOVIE_ID, S.RATING, S.TIMESTAMP, S.SOURCE_FILE))
     stamp = {BRONZE_VERSION: bronze.version}
     return merge_rows(batch, silver_path, [S.USER_ID, S.MOVIE_ID], stamp, update_when=_later("s", "t"))
-
-
-def duplicate_pairs(spark: SparkSession, silver: TableRef) -> dict[str, Any]:
-    """(userId, movieId) pairs with more than one row: counted over the keys a MERGE inserted since the last
-    rebuild when there is one (a rebuild is one row per key by its groupBy, and a MERGE's update keeps a row
-    count, so only an insert can repeat a key), else over every row. A 25M-row table checks in seconds, not 10 s.
-    """
-    rows, key = silver.read(spark), [S.USER_ID, S.MOVIE_ID]
-    rebuilt = last_rewrite(spark, silver) if silver.version else 0
-    if rebuilt < silver.version:
-        try:
-            inserted = changes(spark, silver, rebuilt).where(F.col(CHANGE_TYPE) == "insert").select(*key)
-            found = quality.duplicate_pairs(rows.join(inserted.distinct(), key, "left_semi"))
-            return {**found, "checked": f"keys merged since the rebuild at v{rebuilt}"}
-        except CHANGE_FEED_ERRORS:  # the change feed of that range is off or vacuumed: check every row
-            pass
-    return {**quality.duplicate_pairs(rows), "checked": "every row"}
