@@ -44,7 +44,10 @@ def duplicate_keys(table: DeltaTable, key: str) -> int:
 def duplicate_pairs(ratings: DeltaTable) -> dict[str, int]:
     """(userId, movieId) pairs, and those with more than one row."""
     key = f"{_q(S.USER_ID)}, {_q(S.MOVIE_ID)}"
-    query = f"SELECT count(*) AS pairs, sum(CASE WHEN n > 1 THEN 1 ELSE 0 END) AS dup FROM (SELECT count(*) AS n FROM t GROUP BY {key})"  # noqa: E501
+    query = (
+        "SELECT count(*) AS pairs, sum(CASE WHEN n > 1 THEN 1 ELSE 0 END) AS dup "
+        f"FROM (SELECT count(*) AS n FROM t GROUP BY {key})"
+    )
     row = sql(query, t=ratings)[0]
     return {"pairs": int(row["pairs"]), "duplicate_pairs": int(row["dup"] or 0)}
 
