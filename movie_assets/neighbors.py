@@ -51,9 +51,14 @@ def index_from_arrow(factors: pa.Table, rule: AnswerRule) -> FactorIndex:
     return FactorIndex.build(ids, features.reshape(len(ids), -1), candidate, rule.length_weight)
 
 
+def collect_factors(factors: DataFrame) -> pa.Table:
+    """A factors DataFrame (a model fitted in this run) on the driver, through Arrow, as an index reads it."""
+    return factors.select(S.MOVIE_ID, S.FEATURES, S.COUNT).toArrow()
+
+
 def load_index(factors: DataFrame, rule: AnswerRule) -> FactorIndex:
-    """A factors DataFrame (a model fitted in this run) as a FactorIndex, collected through Arrow."""
-    return index_from_arrow(factors.select(S.MOVIE_ID, S.FEATURES, S.COUNT).toArrow(), rule)
+    """A factors DataFrame (a model fitted in this run) as a FactorIndex."""
+    return index_from_arrow(collect_factors(factors), rule)
 
 
 def read_index(factors: DeltaTable, rule: AnswerRule) -> FactorIndex:

@@ -1,6 +1,7 @@
 """How good the answers are: the factors' neighbours against held-out likes, next to simple baselines."""
 
 import os
+from dataclasses import replace
 from multiprocessing.pool import ThreadPool
 
 import dagster as dg
@@ -12,13 +13,14 @@ from movie_assets import als
 from movie_assets import answer_quality as Q
 from movie_assets.assets.ml import ML, prepare
 from movie_assets.delta_tables import markdown_table
-from movie_assets.neighbors import load_index
+from movie_assets.neighbors import collect_factors, index_from_arrow
 from movie_assets.progress import spark_progress
 from movie_assets.resources.als_models import AlsConfig, AlsModels
 from movie_assets.resources.lakehouse import Lakehouse
 from movie_assets.resources.spark import DeltaSparkResource
 
 COLUMNS = ["method", "hit_rate@10", "95% interval", "ndcg@10", "queries"]
+LENGTH_WEIGHT = "length_weight"  # the answer rule's name for it: how a tuning row says to adopt it
 
 
 class SplitSettings(dg.Config):
@@ -112,6 +114,9 @@ class TuningConfig(SplitSettings):
     reg_params: list[float] = Field(default=[0.1], description="regularization values to try")
     alphas: list[float] = Field(default=[0.3, 1.0], description="implicit confidence scales to try")
     max_iters: list[int] = Field(default=[10], description="iteration counts to try")
+    length_weights: list[float] = Field(
+        default=[0.0, 1.0], description="answer-rule length weights (0..1) to score each model with: no refit"
+    )
     parallelism: int = Field(
         default=max(1, (os.cpu_count() or 2) // 4), ge=1, description="models fitted at once (Spark's fitMultiple)"
     )
@@ -126,7 +131,11 @@ def similarity_tuning(
     pyspark: DeltaSparkResource,
     lakehouse: Lakehouse,
 ) -> dg.MaterializeResult:
-    """A grid (ParamGridBuilder) of implicit ALS settings, scored by the answer evaluation; changes no default."""
+    """A grid (ParamGridBuilder) of implicit ALS settings, each model scored by the answer evaluation under each
+    length weight of the answer rule; changes no default."""
+    outside = [w for w in config.length_weights if not 0 <= w <= 1]
+    if outside or not config.length_weights:
+        raise dg.Failure(f"length_weights {config.length_weights} must be one or more values within 0..1: fix them.")
     prepare(pyspark, lakehouse)
     spark, base = pyspark.spark_session, als_models.implicit
     data = Q.split(ratings_silver, config.split())
@@ -144,23 +153,28 @@ def similarity_tuning(
     # fitMultiple is thread-safe: TrainValidationSplit consumes it the same way.
     fitted = estimator.fitMultiple(als.training_rows(train, params), grid)
 
-    def fit_and_score(_: int) -> dict[str, object]:
+    def fit_and_score(_: int) -> list[dict[str, object]]:
         i, model = next(fitted)
-        index = load_index(als.item_factors(model, train), base.rule())
-        scores = Q.score(spark, data, Q.factors_ranker(index)).summary()
-        point = {p.name: v for p, v in grid[i].items()}
-        context.log.info(f"{point}: hit rate@10 {scores['hit_rate']:.4f}")
-        return {**point, "hit_rate@10": scores["hit_rate"], "ndcg@10": scores["ndcg"]}
+        factors = collect_factors(als.item_factors(model, train))
+        point, scored = {p.name: v for p, v in grid[i].items()}, []
+        for weight in config.length_weights:
+            index = index_from_arrow(factors, replace(base.rule(), length_weight=weight))
+            scores = Q.score(spark, data, Q.factors_ranker(index)).summary()
+            context.log.info(f"{point}, length_weight {weight}: hit rate@10 {scores['hit_rate']:.4f}")
+            scored.append(
+                {**point, LENGTH_WEIGHT: weight, "hit_rate@10": scores["hit_rate"], "ndcg@10": scores["ndcg"]}
+            )
+        return scored
 
     with (
         spark_progress(context.log, pyspark.spark_context, f"tuning {len(grid)} ALS settings"),
         ThreadPool(config.parallelism) as pool,
     ):
-        rows = list(pool.imap_unordered(fit_and_score, range(len(grid))))
+        rows = [row for scored in pool.imap_unordered(fit_and_score, range(len(grid))) for row in scored]
     train.unpersist()
-    rows.sort(key=lambda r: (-r["hit_rate@10"], -r["ndcg@10"]))
+    columns = ["rank", "regParam", "alpha", "maxIter", LENGTH_WEIGHT, "hit_rate@10", "ndcg@10"]
+    rows.sort(key=lambda r: (-r["hit_rate@10"], -r["ndcg@10"], *(r[c] for c in columns[:5])))  # ties: the grid's order
     best = rows[0]
-    columns = ["rank", "regParam", "alpha", "maxIter", "hit_rate@10", "ndcg@10"]
     return dg.MaterializeResult(
         metadata={
             "best_hit_rate_at_10": dg.MetadataValue.float(best["hit_rate@10"]),

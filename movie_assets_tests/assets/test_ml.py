@@ -9,7 +9,9 @@ import pytest
 from pyspark.ml.recommendation import ALSModel
 from pyspark.sql import SparkSession
 
+from movie_assets import answer_quality as Q
 from movie_assets import sample_data
+from movie_assets.assets.evaluation import TuningConfig
 from movie_assets.definitions import ASSETS, build_resources
 from movie_assets.resources.als_models import AlsModels
 from movie_assets_tests.conftest import TEST_SPARK, write_csv
@@ -266,3 +268,38 @@ def test_without_a_movie_id_and_no_stored_answers_nothing_is_written(tmp_path: P
     assert result.success
     assert result.asset_materializations_for_node("similar_movies")[0].metadata["answers"].value == 0
     assert not (tmp_path / "delta" / "similar_movies").exists()
+
+
+TUNING = {"ranks": [8], "reg_params": [0.1], "alphas": [1.0], "max_iters": [5], "length_weights": [0.0, 0.5, 1.0]}
+
+
+def tune(resources: dict, config: dict) -> dg.ExecuteInProcessResult:
+    run_config = {"ops": {"similarity_tuning": {"config": config}}}
+    return dg.materialize(
+        ASSETS, resources=resources, selection=["similarity_tuning"], run_config=run_config, raise_on_error=False
+    )
+
+
+def test_tuning_scores_each_model_under_each_length_weight(spark: SparkSession, lake: tuple[Path, dict]) -> None:
+    _, resources = lake
+    metadata = tune(resources, TUNING).asset_materializations_for_node("similarity_tuning")[0].metadata
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in metadata["grid"].value.splitlines()[2:]]
+    assert sorted(float(r[4]) for r in rows) == [0.0, 0.5, 1.0]  # one fit, three rankings of its factors
+    best = metadata["best"].value
+    assert best["hit_rate@10"] == metadata["best_hit_rate_at_10"].value
+    assert round(best["hit_rate@10"], 4) == max(float(r[5]) for r in rows)  # the table's cells have 4 places
+    # The same model fitted and scored outside the grid, under the best row's length weight: the same figure.
+    implicit = AlsModels().implicit.model_copy(
+        update={"rank": 8, "max_iter": 5, "length_weight": best["length_weight"]}
+    )
+    ratings = spark.read.format("delta").load(str(lake[0] / "delta" / "ratings_silver"))
+    data = Q.split(ratings, TuningConfig().split())
+    scores = Q.score(spark, data, Q.factors_ranker(Q.fitted_index(data.train, implicit.params(), implicit.rule())))
+    assert scores.hit_rate == best["hit_rate@10"]
+
+
+def test_a_length_weight_outside_0_to_1_fails_in_one_sentence(lake: tuple[Path, dict]) -> None:
+    result = tune(lake[1], {**TUNING, "length_weights": [0.5, 2.0]})
+    assert not result.success
+    message = "length_weights [0.5, 2.0] must be one or more values within 0..1: fix them."
+    assert failure_message(result).strip() == message
