@@ -9,6 +9,7 @@ from deltalake import DeltaTable
 
 from movie_assets import keys, quality
 from movie_assets import schemas as S
+from movie_assets.delta_rs import row_count
 from movie_assets.delta_tables import markdown_table
 from movie_assets.resources.thresholds import QualityThresholds
 
@@ -26,7 +27,7 @@ def _reasons_table(reasons: dict[str, int]) -> dg.MetadataValue:
 
 def _expectations(bronze: DeltaTable, quarantine: DeltaTable, limit: float) -> dg.AssetCheckResult:
     """Like an expectation that drops rows: passes while the share of quarantined lines stays within `limit`."""
-    kept = quality.row_count(bronze)
+    kept = row_count(bronze)
     reasons = quality.reason_counts(quarantine)
     quarantined = sum(reasons.values())
     share = quarantined / max(kept + quarantined, 1)
@@ -107,7 +108,7 @@ def ratings_movies_known(
             description="not checked: movies_bronze is not materialized yet",
         )
     rows, movie_ids = quality.unknown_movies(ratings_bronze, movies)
-    share = rows / max(quality.row_count(ratings_bronze), 1)
+    share = rows / max(row_count(ratings_bronze), 1)
     return dg.AssetCheckResult(
         passed=rows == 0,
         severity=_severity(share, thresholds.max_unknown_movie_share),
@@ -148,7 +149,7 @@ def ratings_silver_unique(ratings_silver: DeltaTable) -> dg.AssetCheckResult:
 @dg.asset_check(asset=keys.USER_MOVIE_TITLE_RATING, additional_ins={"ratings": dg.AssetIn(keys.RATINGS_SILVER)})
 def user_movie_title_rating_complete(user_movie_title_rating: DeltaTable, ratings: DeltaTable) -> dg.AssetCheckResult:
     """The left join keeps every current rating: as many rows as ratings_silver."""
-    rows, current = quality.row_count(user_movie_title_rating), quality.row_count(ratings)
+    rows, current = row_count(user_movie_title_rating), row_count(ratings)
     return dg.AssetCheckResult(passed=rows == current, metadata={"rows": rows, "ratings_silver_rows": current})
 
 

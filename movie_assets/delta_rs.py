@@ -46,6 +46,12 @@ def rows_where(table: DeltaTable, column: str, values: Iterable[int], columns: l
     return dataset.to_table(columns=columns, filter=pc.field(column).isin(wanted))
 
 
+def row_count(table: DeltaTable) -> int:
+    """The table's rows as opened, from each file's statistics in the log (a file without them: its footer)."""
+    counts = pa.table(table.get_add_actions(flatten=True)).column("num_records").to_pylist()
+    return sum(counts) if None not in counts else table.to_pyarrow_dataset().count_rows()
+
+
 def sql(query: str, **tables: DeltaTable) -> list[dict[str, Any]]:
     """The rows of a DataFusion SQL `query` over `tables` (by the names it uses), as opened: no JVM, every core.
 
@@ -100,18 +106,15 @@ def table_metadata(path: str, name: str, preview_rows: int = 0) -> dict[str, Any
     Spark job: every table's materialization records this, so it is read here whichever engine wrote the table.
     """
     table = open_table(path, name)
-    files = pa.table(table.get_add_actions(flatten=True)).to_pydict()
     dataset = table.to_pyarrow_dataset()
-    counts = files["num_records"]
-    rows = sum(counts) if None not in counts else dataset.count_rows()  # a file without statistics: its footer
     metadata: dict[str, Any] = {
-        "dagster/row_count": dg.MetadataValue.int(rows),
+        "dagster/row_count": dg.MetadataValue.int(row_count(table)),
         "dagster/uri": dg.MetadataValue.path(path),
         "dagster/column_schema": dg.TableSchema(
             columns=[dg.TableColumn(name=f.name, type=str(f.type)) for f in dataset.schema]
         ),
         "delta_version": dg.MetadataValue.int(table.version()),
-        "delta_files": dg.MetadataValue.int(len(files["path"])),
+        "delta_files": dg.MetadataValue.int(len(table.file_uris())),
     }
     if preview_rows:
         head = dataset.head(preview_rows).to_pylist()

@@ -17,10 +17,6 @@ def _q(column: str) -> str:
     return f'"{column}"'
 
 
-def row_count(table: DeltaTable) -> int:
-    return int(sql("SELECT count(*) AS n FROM t", t=table)[0]["n"])
-
-
 def reason_counts(quarantine: DeltaTable) -> dict[str, int]:
     """Quarantined lines per reason, most frequent first."""
     reason = _q(S.REASON)

@@ -7,6 +7,7 @@ import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
 
 from movie_assets import quality
+from movie_assets.delta_rs import row_count
 
 
 def table(tmp_path: Path, name: str, rows: list[dict], schema: pa.Schema) -> DeltaTable:
@@ -22,7 +23,7 @@ def test_duplicate_pairs_counts_keys_on_more_than_one_row(tmp_path: Path) -> Non
     rows = [(1, 1, 3.0), (1, 2, 2.0), (2, 1, 1.0), (1, 2, 4.0), (1, 2, 5.0), (3, 3, 1.0), (3, 3, 2.0)]
     ratings = table(tmp_path, "r", [dict(zip(PAIRS.names, r, strict=True)) for r in rows], PAIRS)
     assert quality.duplicate_pairs(ratings) == {"pairs": 4, "duplicate_pairs": 2}
-    assert quality.row_count(ratings) == 7
+    assert row_count(ratings) == 7
     assert quality.duplicate_keys(ratings, "movieId") == 3
     empty = table(tmp_path, "empty", [], PAIRS)
     assert quality.duplicate_pairs(empty) == {"pairs": 0, "duplicate_pairs": 0}
