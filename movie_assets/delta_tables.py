@@ -13,6 +13,7 @@ import deltalake.exceptions
 from delta.tables import DeltaTable
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 # Delta's optimistic concurrency: a commit that lost the race to another writer raises one of these (Delta
 # Spark's documented list, and delta-rs's one), and the whole operation (re-reading the table) can be tried again.
@@ -109,12 +110,25 @@ def write_table(
 
 
 def merge_rows(
-    source: DataFrame, path: str, keys: list[str], user_metadata: dict[str, Any], update_when: str | None = None
+    source: DataFrame,
+    path: str,
+    keys: list[str],
+    user_metadata: dict[str, Any],
+    update_when: str | None = None,
+    range_key: str | None = None,
 ) -> dict[str, int]:
     """MERGE `source` (one row per key) into the table as one commit, retried on conflict: a matching row is
-    replaced (only when `update_when`, SQL over `s` and `t`, holds), a new key inserted. Delta's row counts."""
+    replaced (only when `update_when`, SQL over `s` and `t`, holds), a new key inserted. Delta's row counts.
+
+    With `range_key` (one of `keys`), the condition also bounds the target to the source's range of it, so Delta
+    skips, by the files' statistics, every file that cannot match instead of reading the whole table.
+    """
     spark = source.sparkSession
     on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+    if range_key is not None:
+        low, high = source.agg(F.min(range_key), F.max(range_key)).first()
+        if low is not None:
+            on += f" AND t.{range_key} >= {low} AND t.{range_key} <= {high}"
     conf = "spark.databricks.delta.commitInfo.userMetadata"
 
     def commit() -> None:
@@ -133,7 +147,7 @@ def merge_rows(
 
     retrying_conflicts(commit, f"merging into {path}")
     metrics = DeltaTable.forPath(spark, path).history(1).first()["operationMetrics"]
-    wanted = ("numSourceRows", "numTargetRowsInserted", "numTargetRowsUpdated")
+    wanted = ("numSourceRows", "numTargetRowsInserted", "numTargetRowsUpdated", "numTargetFilesRemoved")
     return {k: int(metrics.get(k, 0)) for k in wanted}
 
 

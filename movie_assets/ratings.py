@@ -6,19 +6,23 @@ from, those rows are merged in: a row replaces the current one only when it is l
 overwrites a newer one. Which bronze version silver reflects is stored in its commit's userMetadata.
 """
 
+import math
 from dataclasses import dataclass
 
+from deltalake import DeltaTable
 from py4j.protocol import Py4JJavaError
 from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from movie_assets import schemas as S
+from movie_assets.delta_rs import row_count, uri
 from movie_assets.delta_tables import TableRef, last_user_metadata, merge_rows, table_exists, write_table
 from movie_assets.transforms import latest_ratings
 
 BRONZE_VERSION = "ratings_bronze_version"
 CHANGE_TYPE = "_change_type"
+RATINGS_PER_FILE = 1_000_000  # about 8 MB of Parquet: what a MERGE for one user reads and may rewrite
 # Reading a change feed fails when it is off for that range (AnalysisException) or when VACUUM removed the files
 # it needs (a failed job): either way the reader falls back to the whole table.
 CHANGE_FEED_ERRORS = (PySparkException, Py4JJavaError)
@@ -79,13 +83,27 @@ def changes(spark: SparkSession, bronze: TableRef, since: int) -> DataFrame:
     )
 
 
-def rebuild(bronze: DataFrame, silver_path: str, bronze_version: int) -> None:
-    write_table(latest_ratings(bronze), silver_path, user_metadata={BRONZE_VERSION: bronze_version})
+def user_ranges(spark: SparkSession, bronze: TableRef) -> int:
+    """Files for a rebuilt silver: one per RATINGS_PER_FILE of bronze's rows (its log's count), or per task."""
+    rows = row_count(DeltaTable(uri(bronze.path), version=bronze.version))
+    return max(spark.sparkContext.defaultParallelism, math.ceil(rows / RATINGS_PER_FILE))
+
+
+def rebuild(spark: SparkSession, bronze: TableRef, silver_path: str) -> None:
+    """Silver from all of bronze, written as files of disjoint userId ranges (see `merge`)."""
+    latest = latest_ratings(bronze.read(spark), user_ranges(spark, bronze))
+    write_table(latest, silver_path, user_metadata={BRONZE_VERSION: bronze.version})
 
 
 def merge(spark: SparkSession, bronze: TableRef, since: int, silver_path: str) -> dict[str, int]:
-    """MERGE the rows bronze gained after `since` into silver; returns Delta's operation metrics."""
+    """MERGE the rows bronze gained after `since` into silver; returns Delta's operation metrics.
+
+    The MERGE reads only silver's files whose userIds overlap the new rows' min..max: ratings of new users read
+    none, of neighbouring userIds the files of that range (a rebuild writes files of disjoint userId ranges),
+    of users spread over all ids every file.
+    """
     added = changes(spark, bronze, since).where(F.col(CHANGE_TYPE) == "insert")
     batch = latest_ratings(added.select(S.USER_ID, S.MOVIE_ID, S.RATING, S.TIMESTAMP, S.SOURCE_FILE))
     stamp = {BRONZE_VERSION: bronze.version}
-    return merge_rows(batch, silver_path, [S.USER_ID, S.MOVIE_ID], stamp, update_when=_later("s", "t"))
+    keys = [S.USER_ID, S.MOVIE_ID]
+    return merge_rows(batch, silver_path, keys, stamp, update_when=_later("s", "t"), range_key=S.USER_ID)

@@ -67,4 +67,5 @@ def refresh(spark: SparkSession, path: str, ratings: TableRef, movies: TableRef,
     changed = changes(spark, ratings, step.since).where(F.col(CHANGE_TYPE).isin("insert", "update_postimage"))
     latest = Window.partitionBy(S.USER_ID, S.MOVIE_ID).orderBy(F.desc(COMMIT_VERSION))
     current = changed.withColumn("_n", F.row_number().over(latest)).where(F.col("_n") == 1)
-    return merge_rows(ratings_with_titles(current, titles), path, [S.USER_ID, S.MOVIE_ID], stamp)
+    keys = [S.USER_ID, S.MOVIE_ID]
+    return merge_rows(ratings_with_titles(current, titles), path, keys, stamp, range_key=S.USER_ID)

@@ -6,13 +6,15 @@ from pyspark.sql import functions as F
 from movie_assets import schemas as S
 
 
-def latest_ratings(ratings: DataFrame) -> DataFrame:
+def latest_ratings(ratings: DataFrame, user_ranges: int | None = None) -> DataFrame:
     """One rating per (userId, movieId): the latest timestamp wins, then the later file name, then the higher rating.
 
-    Returns (userId, movieId, rating, timestamp, source_file): RATINGS_SILVER_SCHEMA.
+    Returns (userId, movieId, rating, timestamp, source_file): RATINGS_SILVER_SCHEMA. With `user_ranges`, the
+    rows are shuffled once, into that many partitions by ranges of userId (the aggregation reuses them), so a
+    write makes files whose userIds do not overlap and a MERGE for a few users finds few files to read.
 
     The order is packed into one long (timestamp, rank of the file name, rating in half stars) so that Spark
-    aggregates by hashing, partially before the shuffle, instead of sorting every row by a struct.
+    aggregates by hashing instead of sorting every row by a struct.
     """
     files = sorted(r[0] for r in ratings.select(S.SOURCE_FILE).distinct().collect())
     if len(files) >= 1 << 16:
@@ -20,7 +22,8 @@ def latest_ratings(ratings: DataFrame) -> DataFrame:
     file_rank = F.coalesce(F.array_position(F.array(*[F.lit(f) for f in files]), F.col(S.SOURCE_FILE)), F.lit(0))
     half_stars = F.round(F.col(S.RATING) * 2).cast("long")  # bronze ratings are 1..10 half stars: 4 bits
     packed = F.shiftleft(F.col(S.TIMESTAMP).cast("long"), 20) + F.shiftleft(file_rank, 4) + half_stars
-    latest = ratings.groupBy(S.USER_ID, S.MOVIE_ID).agg(F.max(packed).alias("_latest"))
+    rows = ratings.repartitionByRange(user_ranges, S.USER_ID) if user_ranges else ratings
+    latest = rows.groupBy(S.USER_ID, S.MOVIE_ID).agg(F.max(packed).alias("_latest"))
     rank = F.shiftright("_latest", 4).bitwiseAND((1 << 16) - 1).cast("int")
     return latest.select(
         S.USER_ID,

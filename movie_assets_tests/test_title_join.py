@@ -31,7 +31,8 @@ def test_titles_merge_what_silver_changed_and_rebuild_on_new_titles(spark: Spark
     # silver updates (1, 1) and inserts (2, 3), a movie without a title: only those two rows are merged
     changed = spark.createDataFrame([(1, 1, 4.5, 200, "b.csv"), (2, 3, 1.0, 100, "b.csv")], RATINGS)
     merge_rows(changed, silver, ["userId", "movieId"], {})
-    assert refresh() == ("merge", {"numSourceRows": 2, "numTargetRowsInserted": 1, "numTargetRowsUpdated": 1})
+    one_each = {"numSourceRows": 2, "numTargetRowsInserted": 1, "numTargetRowsUpdated": 1}
+    assert refresh() == ("merge", {**one_each, "numTargetFilesRemoved": 1})  # (1, 1)'s file rewritten
     assert rows() == [(1, 1, "One (2000)", 4.5), (1, 2, "Two (2001)", 2.0), (2, 3, None, 1.0)]
     assert refresh() == ("current", {})
 

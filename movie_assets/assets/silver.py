@@ -48,7 +48,7 @@ def ratings_silver(
     merged: dict[str, int] = {}
     with spark_progress(context.log, pyspark.spark_context, f"ratings_silver: {step.mode}"):
         if step.mode == "rebuild":
-            ratings.rebuild(ratings_bronze.read(spark), path, ratings_bronze.version)
+            ratings.rebuild(spark, ratings_bronze, path)
         elif step.mode == "merge":
             merged = ratings.merge(spark, ratings_bronze, step.since, path)
     return dg.MaterializeResult(
