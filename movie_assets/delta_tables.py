@@ -120,8 +120,8 @@ def merge_rows(
     """MERGE `source` (one row per key) into the table as one commit, retried on conflict: a matching row is
     replaced (only when `update_when`, SQL over `s` and `t`, holds), a new key inserted. Delta's row counts.
 
-    With `range_key` (one of `keys`), the condition also bounds the target to the source's range of it, so Delta
-    skips, by the files' statistics, every file that cannot match instead of reading the whole table.
+    With `range_key` (one of `keys`, a number), the condition also bounds the target to the source's range of
+    it, so Delta skips, by the files' statistics, every file that cannot match instead of reading them all.
     """
     spark = source.sparkSession
     on = " AND ".join(f"t.{k} = s.{k}" for k in keys)

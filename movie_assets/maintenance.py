@@ -22,14 +22,21 @@ from movie_assets.resources.spark import DeltaSparkResource
 
 DELTA_MIN_RETENTION_HOURS = 168  # Delta refuses shorter retention unless its safety check is turned off
 RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
+COMPACT_BELOW = "spark.databricks.delta.optimize.minFileSize"  # OPTIMIZE rewrites only files smaller than this
 
 
 class MaintenanceSettings(dg.ConfigurableResource):
-    """How long VACUUM keeps files that no table version needs any more."""
+    """How long VACUUM keeps files that no table version needs any more, and which files OPTIMIZE compacts."""
 
     retention_hours: int = Field(default=DELTA_MIN_RETENTION_HOURS, ge=0, description="VACUUM retention (7 days)")
     allow_short_retention: bool = Field(
         default=False, description="allow a retention under 7 days: only when no run can still read old versions"
+    )
+    compact_below_mb: float = Field(
+        default=4.0,
+        ge=0,
+        description="OPTIMIZE compacts only files smaller than this (appends, MERGE inserts); larger files, such as "
+        "the ~6 MB userId ranges a ratings_silver rebuild writes, keep their layout",
     )
 
 
@@ -53,7 +60,11 @@ def maintain(spark: SparkSession, path: str, settings: MaintenanceSettings) -> d
         )
     before = storage(spark, path)
     table = DeltaTable.forPath(spark, path)
-    retrying_conflicts(lambda: table.optimize().executeCompaction(), f"OPTIMIZE {path}")
+    spark.conf.set(COMPACT_BELOW, str(int(settings.compact_below_mb * 2**20)))
+    try:
+        retrying_conflicts(lambda: table.optimize().executeCompaction(), f"OPTIMIZE {path}")
+    finally:
+        spark.conf.unset(COMPACT_BELOW)
     if hours < DELTA_MIN_RETENTION_HOURS:
         spark.conf.set(RETENTION_CHECK, "false")
     try:

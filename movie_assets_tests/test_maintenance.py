@@ -1,5 +1,6 @@
 """maintenance_job: OPTIMIZE compacts, VACUUM removes what no version needs, rows unchanged, retention guarded."""
 
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -51,6 +52,20 @@ def test_compaction_and_vacuum(spark: SparkSession, tmp_path: Path, resources: d
         e for e in result.all_events if e.event_type_value == "STEP_OUTPUT" and e.step_key == "maintain_similar_movies"
     ]
     assert skipped[0].event_specific_data.metadata["skipped"].value == "similar_movies is not materialized yet"
+
+
+def test_compaction_leaves_files_at_or_above_compact_below(spark: SparkSession, tmp_path: Path) -> None:
+    path = str(tmp_path / "t")
+    spark.range(100_000).selectExpr("id", "rand(7) AS x").coalesce(1).write.format("delta").save(path)
+    [large] = spark.read.format("delta").load(path).inputFiles()
+    for i in range(3):  # three small appends
+        spark.createDataFrame([(i, 0.5)], "id BIGINT, x DOUBLE").write.format("delta").mode("append").save(path)
+    assert os.path.getsize(large.removeprefix("file:")) > 2**20  # over 1 MB; each append is a few kB
+
+    found = maintain(spark, path, MaintenanceSettings(compact_below_mb=0.5))
+    assert (found["live_files_before"], found["live_files_after"]) == (4, 2)  # the appends compacted into one
+    assert large in spark.read.format("delta").load(path).inputFiles()  # the large file untouched
+    assert spark.read.format("delta").load(path).count() == 100_003
 
 
 def test_short_retention_needs_saying_so(spark: SparkSession, tmp_path: Path) -> None:
