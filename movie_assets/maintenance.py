@@ -36,7 +36,7 @@ class MaintenanceSettings(dg.ConfigurableResource):
         default=4.0,
         ge=0,
         description="OPTIMIZE compacts only files smaller than this (appends, MERGE inserts); larger files, such as "
-        "the ~6 MB userId ranges a ratings_silver rebuild writes, keep their layout",
+        "the 6-7 MB userId ranges a ratings_silver rebuild writes, keep their layout",
     )
 
 

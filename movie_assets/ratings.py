@@ -22,7 +22,7 @@ from movie_assets.transforms import latest_ratings
 
 BRONZE_VERSION = "ratings_bronze_version"
 CHANGE_TYPE = "_change_type"
-RATINGS_PER_FILE = 1_000_000  # about 8 MB of Parquet: what a MERGE for one user reads and may rewrite
+RATINGS_PER_FILE = 1_000_000  # 6-7 MB of Parquet: what a MERGE for one user reads and may rewrite
 # Reading a change feed fails when it is off for that range (AnalysisException) or when VACUUM removed the files
 # it needs (a failed job): either way the reader falls back to the whole table.
 CHANGE_FEED_ERRORS = (PySparkException, Py4JJavaError)
