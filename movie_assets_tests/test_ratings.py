@@ -20,7 +20,7 @@ BRONZE = "userId int, movieId int, rating double, timestamp int, source_file str
 def user_ranges(path: str) -> list[tuple[str, int, int, int]]:
     """(file, lowest userId, highest userId, rows) of each live file, by lowest userId, from the log's stats."""
     files = pa.table(RsTable(path).get_add_actions(flatten=True)).to_pylist()
-    return sorted((f["path"], f["min.userId"], f["max.userId"], f["num_records"]) for f in files)
+    return sorted(((f["path"], f["min.userId"], f["max.userId"], f["num_records"]) for f in files), key=lambda f: f[1])
 
 
 def test_rebuild_writes_disjoint_user_ranges_and_merge_reads_only_the_new_rows_range(
@@ -31,7 +31,7 @@ def test_rebuild_writes_disjoint_user_ranges_and_merge_reads_only_the_new_rows_r
     spark.createDataFrame(first, BRONZE).write.format("delta").save(bronze)
     ratings.rebuild(spark, TableRef("ratings_bronze", bronze, 0), silver)
 
-    files = sorted(user_ranges(silver), key=lambda f: f[1])
+    files = user_ranges(silver)
     assert len(files) == spark.sparkContext.defaultParallelism == 2  # 80 ratings: one file per task
     assert files[0][2] < files[1][1]  # the files' userId ranges do not overlap
     assert sum(f[3] for f in files) == 80 and (files[0][1], files[1][2]) == (1, 40)
