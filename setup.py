@@ -22,7 +22,8 @@ setup(
         "deltalake>=1.0",
     ],
     extras_require={
-        # The movie-picker app: launches runs through GraphQL (it reads the tables with delta-rs, like the serving steps).
+        # The movie-picker app: launches runs through GraphQL (it reads the tables with delta-rs, like the serving
+        # steps).
         # pandas < 3: what pyspark 4.2 supports (streamlit alone would take 3.x).
         "app": ["streamlit>=1.40", "pandas<3", "dagster-graphql==1.13.27"],
         # Tests cover the app too; Playwright drives Debian's Chromium (it downloads no browser of its own).
