@@ -4,7 +4,8 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -109,6 +110,22 @@ def write_table(
     retrying_conflicts(commit, f"writing {path}")
 
 
+@contextmanager
+def session_conf(spark: SparkSession, settings: dict[str, str]) -> Iterator[None]:
+    """Spark session settings for the operations inside only; afterwards each is as it was (or unset)."""
+    before = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
+
+
 def merge_rows(
     source: DataFrame,
     path: str,
@@ -129,11 +146,10 @@ def merge_rows(
         low, high = source.agg(F.min(range_key), F.max(range_key)).first()
         if low is not None:
             on += f" AND t.{range_key} >= {low} AND t.{range_key} <= {high}"
-    conf = "spark.databricks.delta.commitInfo.userMetadata"
+    stamp = {"spark.databricks.delta.commitInfo.userMetadata": json.dumps(user_metadata, sort_keys=True)}
 
     def commit() -> None:
-        spark.conf.set(conf, json.dumps(user_metadata, sort_keys=True))
-        try:
+        with session_conf(spark, stamp):
             (
                 DeltaTable.forPath(spark, path)
                 .alias("t")
@@ -142,8 +158,6 @@ def merge_rows(
                 .whenNotMatchedInsertAll()
                 .execute()
             )
-        finally:
-            spark.conf.unset(conf)
 
     retrying_conflicts(commit, f"merging into {path}")
     metrics = DeltaTable.forPath(spark, path).history(1).first()["operationMetrics"]

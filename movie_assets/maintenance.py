@@ -15,7 +15,7 @@ from pydantic import Field
 from pyspark.sql import SparkSession
 
 from movie_assets import keys
-from movie_assets.delta_tables import retrying_conflicts, table_exists
+from movie_assets.delta_tables import retrying_conflicts, session_conf, table_exists
 from movie_assets.ingest_log import LOG_TABLE
 from movie_assets.resources.lakehouse import Lakehouse, is_uri
 from movie_assets.resources.spark import DeltaSparkResource
@@ -60,17 +60,10 @@ def maintain(spark: SparkSession, path: str, settings: MaintenanceSettings) -> d
         )
     before = storage(spark, path)
     table = DeltaTable.forPath(spark, path)
-    spark.conf.set(COMPACT_BELOW, str(int(settings.compact_below_mb * 2**20)))
-    try:
+    with session_conf(spark, {COMPACT_BELOW: str(int(settings.compact_below_mb * 2**20))}):
         retrying_conflicts(lambda: table.optimize().executeCompaction(), f"OPTIMIZE {path}")
-    finally:
-        spark.conf.unset(COMPACT_BELOW)
-    if hours < DELTA_MIN_RETENTION_HOURS:
-        spark.conf.set(RETENTION_CHECK, "false")
-    try:
+    with session_conf(spark, {RETENTION_CHECK: "false"} if hours < DELTA_MIN_RETENTION_HOURS else {}):
         table.vacuum(hours)
-    finally:
-        spark.conf.unset(RETENTION_CHECK)
     after = storage(spark, path)
     return {**{f"{k}_before": v for k, v in before.items()}, **{f"{k}_after": v for k, v in after.items()}}
 
