@@ -26,6 +26,7 @@ _CORRUPT = "_corrupt_record"
 _PARTS = "_parts"
 _MAX_LINE = 2**31 - 1  # "the rest of the line", for substring
 _BOM = "\ufeff"
+CHUNK_BYTES = 1 << 22  # landing files are hashed and checked in pieces of 4 MiB
 MAX_VALUE_IN_REASON = 100  # a reason quotes at most this much of the bad value; the raw line is kept whole
 CSV_OPTIONS = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": _CORRUPT, "quote": '"', "escape": '"'}
 
@@ -96,15 +97,16 @@ def inspect(path: str) -> LandingFile:
     if any(unicodedata.category(c) == "Cc" for c in name) or "\\" in name:
         refused = "its name has a control character or a backslash: rename the file"
     with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 22):
+        while chunk := handle.read(CHUNK_BYTES):
             digest.update(chunk)
-            if refused is None:
+            cut = decoder.getstate()[0]  # the start of a character the last chunk ended in
+            # ASCII is UTF-8: only a chunk with other bytes, or after a cut character, is decoded.
+            if refused is None and not (chunk.isascii() and not cut):
                 try:
                     decoder.decode(chunk)
-                except UnicodeDecodeError as err:
-                    refused = (
-                        f"not UTF-8 (byte 0x{chunk[err.start]:02x} at offset {offset + err.start:,}): save it as UTF-8"
-                    )
+                except UnicodeDecodeError as err:  # err.start counts from the cut character's first byte
+                    at = offset - len(cut) + err.start
+                    refused = f"not UTF-8 (byte 0x{(cut + chunk)[err.start]:02x} at offset {at:,}): save it as UTF-8"
             offset += len(chunk)
     if refused is None:
         try:

@@ -1,5 +1,6 @@
 """Bronze parsing on tiny files written here: exact rows, exact quarantine, exact line accounting."""
 
+import hashlib
 import random
 from pathlib import Path
 
@@ -118,6 +119,26 @@ def test_missing_landing_says_what_to_do(tmp_path: Path) -> None:
     (tmp_path / "landing").mkdir()
     with pytest.raises(ingest.LandingError, match=r"no ratings\*\.csv files in .*movie_assets.sample_data"):
         ingest.landing_files(str(tmp_path / "landing"), ingest.RATINGS)
+
+
+EDGE = ingest.CHUNK_BYTES  # where inspect's first piece of a file ends
+
+
+@pytest.mark.parametrize(
+    ("tail", "refused"),
+    [
+        ("é".encode() + b"\n", None),  # a character across the edge of two pieces
+        ("€".encode()[:2] + b"b\n", f"not UTF-8 (byte 0xe2 at offset {EDGE - 1:,}): save it as UTF-8"),
+        (b"\xc3", "not UTF-8 (it ends inside a character): save it as UTF-8"),
+        (b"\n" * 9 + b"\xff\n", f"not UTF-8 (byte 0xff at offset {EDGE + 8:,}): save it as UTF-8"),
+    ],
+)
+def test_inspect_finds_the_first_byte_that_is_not_utf8(tmp_path: Path, tail: bytes, refused: str | None) -> None:
+    data = b"userId,movieId,rating,timestamp\n".ljust(EDGE - 1, b"1") + tail
+    path = tmp_path / "ratings.csv"
+    path.write_bytes(data)
+    found = ingest.inspect(str(path))
+    assert (found.refused, found.size, found.sha256) == (refused, len(data), hashlib.sha256(data).hexdigest())
 
 
 def random_bad_line(rng: random.Random) -> str:
