@@ -12,6 +12,8 @@ from typing import Any
 import dagster as dg
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as pds
+import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, QueryBuilder, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
@@ -117,6 +119,29 @@ def table_metadata(path: str, name: str, preview_rows: int = 0) -> dict[str, Any
         "delta_files": dg.MetadataValue.int(len(table.file_uris())),
     }
     if preview_rows:
-        head = dataset.head(preview_rows).to_pylist()
+        head = first_rows(dataset, preview_rows)
         metadata["preview"] = dg.MetadataValue.md(markdown_table(head, dataset.schema.names))
     return metadata
+
+
+def first_rows(dataset: pds.FileSystemDataset, n: int) -> list[dict[str, Any]]:
+    """The first `n` rows of the table's files in order, as the table's schema types them.
+
+    Read a batch of `n` rows at a time from each file: a dataset's `head` decodes whole row groups and reads
+    ahead (1-2 s for a 25M-row table; this takes milliseconds). Spark writes timestamps as INT96, which Arrow
+    reads without a time zone: each column is cast to the table's type.
+    """
+    rows: list[dict[str, Any]] = []
+    for fragment in dataset.get_fragments():
+        with dataset.filesystem.open_input_file(fragment.path) as handle:
+            batch = next(pq.ParquetFile(handle).iter_batches(batch_size=n - len(rows)), None)
+        if batch is None:
+            continue
+        columns = [
+            batch.column(f.name).cast(f.type) if f.name in batch.schema.names else pa.nulls(batch.num_rows, f.type)
+            for f in dataset.schema
+        ]
+        rows += pa.Table.from_arrays(columns, schema=dataset.schema).to_pylist()
+        if len(rows) >= n:
+            break
+    return rows

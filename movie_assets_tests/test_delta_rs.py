@@ -1,14 +1,16 @@
 """The serving tables through delta-rs: one commit per write, replaced rows only, races retried, no JVM."""
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
+from pyspark.sql import SparkSession
 
 from movie_assets import quality
-from movie_assets.delta_rs import data_version, open_table, replace_rows, rows_where, table_metadata
+from movie_assets.delta_rs import data_version, first_rows, open_table, replace_rows, rows_where, table_metadata
 from movie_assets.delta_tables import MissingTableError
 from movie_assets.neighbors import ANSWERS_SCHEMA, NEIGHBORS_SCHEMA
 
@@ -36,6 +38,20 @@ def test_replace_rows_creates_then_replaces_only_matching_rows(tmp_path: Path) -
     assert metadata["dagster/row_count"].value == 3 and metadata["delta_version"].value == 1
     assert metadata["dagster/uri"].value == str(path)
     assert metadata["preview"].value.splitlines()[0] == "| id | v |"
+
+
+def test_preview_is_the_first_rows_as_the_table_types_them(spark: SparkSession, tmp_path: Path) -> None:
+    """Spark's files (INT96 timestamps) of one row each: two rows asked read on into a second file."""
+    path = str(tmp_path / "t")
+    at = [datetime(2026, 1, 1, 0, 0, s, tzinfo=UTC) for s in range(3)]
+    for i in range(3):
+        frame = spark.createDataFrame([(i, f"v{i}", at[i])], "id int, v string, at timestamp").coalesce(1)
+        frame.write.format("delta").mode("append").save(path)
+    dataset = open_table(path, "t").to_pyarrow_dataset()
+    every = dataset.to_table().to_pylist()  # the files in the order the dataset reads them
+    assert sorted(every, key=lambda r: r["id"]) == [{"id": i, "v": f"v{i}", "at": at[i]} for i in range(3)]
+    assert first_rows(dataset, 2) == every[:2]
+    assert first_rows(dataset, 9) == every
 
 
 def test_replace_everything_keeps_user_metadata_past_maintenance(tmp_path: Path) -> None:
