@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from functools import reduce
 from pathlib import Path
 
-from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, Observation, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import DataType, DoubleType, IntegerType, StructType
@@ -302,17 +301,12 @@ def write_lines(
 ) -> list[dict[str, int | str]]:
     """Write the kept rows (`write(KEPT, rows)`) and the quarantined lines (`write(QUARANTINED, rows)`).
 
-    Returns the per-file accounting. Without a dedupe key the files are read once for the kept rows, counting
-    every line by kind on the way, and again only when a line was quarantined; with one (small tables whose
-    rows replace each other) the ranked lines are persisted and read three times.
+    Returns the per-file accounting, counted while the kept rows are written (no pass of its own). With a
+    dedupe key (small tables whose rows replace each other), all but the last kept row per key are quarantined
+    as duplicates first. The files are read again only when a line was quarantined.
     """
     if dedupe_key:
-        ranked = latest_per_key(lines, dedupe_key).persist(StorageLevel.MEMORY_AND_DISK)
-        accounting = line_accounting(ranked)
-        write(KEPT, kept_rows(ranked, source))
-        write(QUARANTINED, quarantined_rows(ranked))
-        ranked.unpersist()
-        return accounting
+        lines = latest_per_key(lines, dedupe_key)
     counted, observation = with_accounting(lines, file_names)
     write(KEPT, kept_rows(counted, source))
     accounting = observed_accounting(observation, file_names)
@@ -342,14 +336,3 @@ def observed_accounting(observation: Observation, file_names: list[str]) -> list
         {S.SOURCE_FILE: name, "lines": values[f"{i}:lines"], **{kind: values[f"{i}:{kind}"] for kind in KINDS}}
         for i, name in enumerate(file_names)
     ]
-
-
-def line_accounting(lines: DataFrame) -> list[dict[str, int | str]]:
-    """Per file: lines read, header, blank, kept, quarantined (read = header + blank + kept + quarantined)."""
-    rows = (
-        lines.groupBy(S.SOURCE_FILE)
-        .agg(F.count("*").alias("lines"), *[F.sum((F.col(LINE_KIND) == k).cast("long")).alias(k) for k in KINDS])
-        .orderBy(S.SOURCE_FILE)
-        .collect()
-    )
-    return [r.asDict() for r in rows]

@@ -5,7 +5,7 @@ import random
 from pathlib import Path
 
 import pytest
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from movie_assets import ingest
@@ -29,6 +29,13 @@ def parse(spark: SparkSession, files: list[Path], source: ingest.Source):
     return lines
 
 
+def line_counts(lines: DataFrame) -> list[dict[str, int | str]]:
+    """Per file, counted on their own: lines read, header, blank, kept, quarantined."""
+    kinds = [F.sum((F.col(ingest.LINE_KIND) == k).cast("long")).alias(k) for k in ingest.KINDS]
+    rows = lines.groupBy(S.SOURCE_FILE).agg(F.count("*").alias("lines"), *kinds).orderBy(S.SOURCE_FILE).collect()
+    return [r.asDict() for r in rows]
+
+
 def test_hard_titles_come_through_exactly(spark: SparkSession, tmp_path: Path) -> None:
     path = write_csv(tmp_path, "movies.csv", HARD_MOVIES)
     rows = ingest.kept_rows(parse(spark, [path], ingest.MOVIES), ingest.MOVIES).orderBy(S.MOVIE_ID).collect()
@@ -47,7 +54,7 @@ def test_bom_crlf_and_blank_lines(spark: SparkSession, tmp_path: Path) -> None:
     lines = parse(spark, [path], ingest.MOVIES)
     titles = [r.title for r in ingest.kept_rows(lines, ingest.MOVIES).orderBy(S.MOVIE_ID).collect()]
     assert titles[0] == "American President, The (1995)" and titles[1] == 'Film "Quoted" (2000)'
-    assert ingest.line_accounting(lines) == [
+    assert line_counts(lines) == [
         {"source_file": "movies_bom.csv", "lines": 7, "header": 1, "blank": 2, "kept": 4, "quarantined": 0}
     ]
 
@@ -79,7 +86,7 @@ def test_bad_ratings_go_to_quarantine_with_reasons(spark: SparkSession, tmp_path
     assert [tuple(r)[:4] for r in kept] == [(1, 10, 4.0, 964982703), (2, 10, 0.5, 964982224), (2, 11, 5.0, 0)]
     bad = {r.raw_line: r.reason for r in ingest.quarantined_rows(lines).collect()}
     assert bad == BAD_RATINGS
-    assert ingest.line_accounting(lines) == [
+    assert line_counts(lines) == [
         {"source_file": "ratings.csv", "lines": 18, "header": 1, "blank": 0, "kept": 3, "quarantined": 14}
     ]
 
@@ -87,14 +94,25 @@ def test_bad_ratings_go_to_quarantine_with_reasons(spark: SparkSession, tmp_path
 def test_later_file_replaces_a_movie(spark: SparkSession, tmp_path: Path) -> None:
     first = write_csv(tmp_path, "movies.csv", "movieId,title,genres\n1,Old Title (1995),Drama\n2,Two (1996),Comedy\n")
     second = write_csv(tmp_path, "movies_update.csv", "movieId,title,genres\n1,New Title (1995),Drama|War\n")
-    lines = parse(spark, [first, second], ingest.MOVIES)
-    kept = {r.movieId: (r.title, r.source_file) for r in ingest.kept_rows(lines, ingest.MOVIES).collect()}
+    lines = ingest.parse_lines(spark, {str(f): f.name for f in (first, second)}, ingest.MOVIES, ingest.movie_rules())
+    written: dict[str, list] = {}
+    names = [first.name, second.name]
+
+    def write(kind: str, rows: DataFrame) -> None:
+        written[kind] = rows.collect()
+
+    accounting = ingest.write_lines(lines, ingest.MOVIES, names, S.MOVIE_ID, write)
+    kept = {r.movieId: (r.title, r.source_file) for r in written[ingest.KEPT]}
     assert kept == {1: ("New Title (1995)", "movies_update.csv"), 2: ("Two (1996)", "movies.csv")}
-    [dropped] = ingest.quarantined_rows(lines).collect()
+    [dropped] = written[ingest.QUARANTINED]
     assert (dropped.raw_line, dropped.reason) == (
         "1,Old Title (1995),Drama",
         "duplicate movieId 1: a later row replaces it",
     )
+    assert accounting == [
+        {"source_file": "movies.csv", "lines": 3, "header": 1, "blank": 0, "kept": 1, "quarantined": 1},
+        {"source_file": "movies_update.csv", "lines": 2, "header": 1, "blank": 0, "kept": 1, "quarantined": 0},
+    ]
 
 
 @pytest.mark.parametrize(
@@ -194,7 +212,7 @@ def test_every_line_is_accounted_for(spark: SparkSession, tmp_path: Path, seed: 
             }
         )
     lines = parse(spark, files, ingest.RATINGS)
-    assert ingest.line_accounting(lines) == expected
+    assert line_counts(lines) == expected
     # The one-pass path: the counts observed while the kept rows are written equal the separate count.
     written: dict[str, list] = {}
     names = [row["source_file"] for row in expected]
