@@ -128,7 +128,7 @@ def first_rows(dataset: pds.FileSystemDataset, n: int) -> list[dict[str, Any]]:
     """The first `n` rows of the table's files in order, as the table's schema types them.
 
     Read a batch of `n` rows at a time from each file: a dataset's `head` decodes whole row groups and reads
-    ahead (1-2 s for a 25M-row table; this takes milliseconds). Spark writes timestamps as INT96, which Arrow
+    ahead (0.3-4.6 s for the 25M tables; this takes milliseconds). Spark writes timestamps as INT96, which Arrow
     reads without a time zone: each column is cast to the table's type.
     """
     rows: list[dict[str, Any]] = []
