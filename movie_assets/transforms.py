@@ -2,8 +2,18 @@
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql.types import LongType, StringType, StructField, StructType
 
 from movie_assets import schemas as S
+from movie_assets.frames import local_frame
+
+# Up to this many landing files, a row's file rank is found in a literal array (a scan of the names per row);
+# beyond, through a broadcast join (a hash lookup per row). Deduplicating 25M ratings to noop, side by side:
+# one file 12.6-16.7 s by the array, 14.4-18.6 s by the join; 1,000 files 46-51 s by the array, 14-18 s by the
+# join.
+FILES_IN_A_LITERAL = 32
+_FILE_RANK = "_file_rank"
+_FILE_RANKS = StructType([StructField(S.SOURCE_FILE, StringType()), StructField(_FILE_RANK, LongType())])
 
 
 def latest_ratings(ratings: DataFrame, user_ranges: int | None = None) -> DataFrame:
@@ -19,7 +29,14 @@ def latest_ratings(ratings: DataFrame, user_ranges: int | None = None) -> DataFr
     files = sorted(r[0] for r in ratings.select(S.SOURCE_FILE).distinct().collect())
     if len(files) >= 1 << 16:
         raise ValueError(f"{len(files)} ratings files in bronze: at most 65535 can be ordered; merge some of them.")
-    file_rank = F.coalesce(F.array_position(F.array(*[F.lit(f) for f in files]), F.col(S.SOURCE_FILE)), F.lit(0))
+    if len(files) <= FILES_IN_A_LITERAL:
+        file_rank = F.coalesce(F.array_position(F.array(*[F.lit(f) for f in files]), F.col(S.SOURCE_FILE)), F.lit(0))
+    else:
+        ranks = local_frame(
+            ratings.sparkSession, {S.SOURCE_FILE: files, _FILE_RANK: list(range(1, len(files) + 1))}, _FILE_RANKS
+        )
+        ratings = ratings.join(F.broadcast(ranks), S.SOURCE_FILE, "left")
+        file_rank = F.coalesce(F.col(_FILE_RANK), F.lit(0))
     half_stars = F.round(F.col(S.RATING) * 2).cast("long")  # bronze ratings are 1..10 half stars: 4 bits
     packed = F.shiftleft(F.col(S.TIMESTAMP).cast("long"), 20) + F.shiftleft(file_rank, 4) + half_stars
     rows = ratings.repartitionByRange(user_ranges, S.USER_ID) if user_ranges else ratings

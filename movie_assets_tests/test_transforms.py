@@ -1,8 +1,10 @@
 """Silver transforms on tiny DataFrames: exact rows."""
 
+import pytest
 from pyspark.sql import SparkSession
 
 from movie_assets import schemas as S
+from movie_assets import transforms
 from movie_assets.transforms import latest_ratings, mean_count, ratings_with_titles
 
 RATINGS = [(1, 10, 4.0, 1), (1, 11, 2.0, 2), (2, 10, 5.0, 3), (3, 12, 3.0, 4), (3, 10, 3.0, 5)]
@@ -33,6 +35,15 @@ def test_ratings_left_joined_to_titles(spark: SparkSession) -> None:
     ]
 
 
+@pytest.fixture(params=["literal", "join"])
+def file_ranks(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways of ranking the file names: a literal array (few files) and a broadcast join (many)."""
+    if request.param == "join":
+        monkeypatch.setattr(transforms, "FILES_IN_A_LITERAL", 0)
+    return request.param
+
+
+@pytest.mark.usefixtures("file_ranks")
 def test_the_later_timestamp_wins(spark: SparkSession) -> None:
     rows = [
         (1, 10, 2.0, 100, "ratings.csv"),
@@ -51,7 +62,7 @@ def test_the_later_timestamp_wins(spark: SparkSession) -> None:
     assert [tuple(r) for r in mean_count(latest_ratings(df), S.USER_ID).collect()] == [(2, 5.0, 1), (1, 3.75, 2)]
 
 
-def test_ties_go_to_the_later_file_then_the_higher_rating(spark: SparkSession) -> None:
+def test_ties_go_to_the_later_file_then_the_higher_rating(spark: SparkSession, file_ranks: str) -> None:
     rows = [
         (1, 10, 2.0, 100, "ratings_b.csv"),  # same timestamp, later file name: wins
         (1, 10, 4.5, 100, "ratings_a.csv"),
@@ -61,7 +72,9 @@ def test_ties_go_to_the_later_file_then_the_higher_rating(spark: SparkSession) -
         (2, 12, 4.0, 0, "ratings_c.csv"),
     ]
     df = spark.createDataFrame(rows, "userId INT, movieId INT, rating DOUBLE, timestamp INT, source_file STRING")
-    got = sorted(tuple(r) for r in latest_ratings(df).collect())
+    latest = latest_ratings(df)
+    assert ("Join LeftOuter" in latest._jdf.queryExecution().optimizedPlan().toString()) == (file_ranks == "join")
+    got = sorted(tuple(r) for r in latest.collect())
     assert got == [
         (1, 10, 2.0, 100, "ratings_b.csv"),
         (1, 11, 5.0, 7, "ratings_a.csv"),
