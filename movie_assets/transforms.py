@@ -29,8 +29,9 @@ def latest_ratings(ratings: DataFrame, user_ranges: int | None = None) -> DataFr
     files = sorted(r[0] for r in ratings.select(S.SOURCE_FILE).distinct().collect())
     if len(files) >= 1 << 16:
         raise ValueError(f"{len(files)} ratings files in bronze: at most 65535 can be ordered; merge some of them.")
+    names = F.array(*[F.lit(f) for f in files])
     if len(files) <= FILES_IN_A_LITERAL:
-        file_rank = F.coalesce(F.array_position(F.array(*[F.lit(f) for f in files]), F.col(S.SOURCE_FILE)), F.lit(0))
+        file_rank = F.coalesce(F.array_position(names, F.col(S.SOURCE_FILE)), F.lit(0))
     else:
         ranks = local_frame(
             ratings.sparkSession, {S.SOURCE_FILE: files, _FILE_RANK: list(range(1, len(files) + 1))}, _FILE_RANKS
@@ -47,7 +48,7 @@ def latest_ratings(ratings: DataFrame, user_ranges: int | None = None) -> DataFr
         S.MOVIE_ID,
         (F.col("_latest").bitwiseAND(15) / 2.0).alias(S.RATING),
         F.shiftright("_latest", 20).cast("int").alias(S.TIMESTAMP),
-        F.when(rank > 0, F.element_at(F.array(*[F.lit(f) for f in files]), rank)).alias(S.SOURCE_FILE),
+        F.when(rank > 0, F.element_at(names, rank)).alias(S.SOURCE_FILE),
     )
 
 

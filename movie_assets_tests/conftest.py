@@ -5,7 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from movie_assets.definitions import ASSETS, build_resources
 from movie_assets.resources.spark import delta_spark_resource
@@ -34,6 +34,11 @@ def write_csv(folder: Path, name: str, text: str, encoding: str = "utf-8") -> Pa
     path = folder / name
     path.write_bytes(text.encode(encoding))
     return path
+
+
+def optimized_plan(frame: DataFrame) -> str:
+    """The optimized logical plan Spark will run for `frame`, as text."""
+    return frame._jdf.queryExecution().optimizedPlan().toString()
 
 
 @pytest.fixture(scope="session")

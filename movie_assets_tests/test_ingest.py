@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 
 from movie_assets import ingest
 from movie_assets import schemas as S
-from movie_assets_tests.conftest import write_csv
+from movie_assets_tests.conftest import optimized_plan, write_csv
 
 HARD_MOVIES = (
     "movieId,title,genres\n"
@@ -125,7 +125,7 @@ def test_each_write_parses_a_line_once(spark: SparkSession, tmp_path: Path) -> N
     parses: dict[str, tuple[int, int]] = {}
 
     def write(kind: str, rows: DataFrame) -> None:
-        plan = rows._jdf.queryExecution().optimizedPlan().toString()
+        plan = optimized_plan(rows)
         parses[kind] = (plan.count("from_csv("), plan.count("split("))
         written[kind] = rows.collect()
 

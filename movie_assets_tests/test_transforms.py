@@ -6,6 +6,7 @@ from pyspark.sql import SparkSession
 from movie_assets import schemas as S
 from movie_assets import transforms
 from movie_assets.transforms import latest_ratings, mean_count, ratings_with_titles
+from movie_assets_tests.conftest import optimized_plan
 
 RATINGS = [(1, 10, 4.0, 1), (1, 11, 2.0, 2), (2, 10, 5.0, 3), (3, 12, 3.0, 4), (3, 10, 3.0, 5)]
 
@@ -73,7 +74,7 @@ def test_ties_go_to_the_later_file_then_the_higher_rating(spark: SparkSession, f
     ]
     df = spark.createDataFrame(rows, "userId INT, movieId INT, rating DOUBLE, timestamp INT, source_file STRING")
     latest = latest_ratings(df)
-    assert ("Join LeftOuter" in latest._jdf.queryExecution().optimizedPlan().toString()) == (file_ranks == "join")
+    assert ("Join LeftOuter" in optimized_plan(latest)) == (file_ranks == "join")
     got = sorted(tuple(r) for r in latest.collect())
     assert got == [
         (1, 10, 2.0, 100, "ratings_b.csv"),
