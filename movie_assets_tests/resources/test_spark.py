@@ -5,7 +5,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from movie_assets.resources.spark import delta_packages, ensure_java, jars_dir, spark_config
+from movie_assets.resources import spark
+from movie_assets.resources.spark import delta_packages, ensure_java, jars_dir, java_options, spark_config
 
 
 def test_delta_jars_as_the_pip_helper_names_them() -> None:
@@ -94,3 +95,17 @@ def test_launchpad_config_is_free_of_machine_values() -> None:
 
     pyspark = defs.resources["pyspark"]
     assert pyspark.spark_config == {} and pyspark.master is None  # the session's settings come at start
+
+
+def test_the_driver_maps_the_class_archive_only_when_there_is_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = tmp_path / "spark-classes.jsa"
+    monkeypatch.setattr(spark, "class_archive", lambda: archive)
+    assert spark_config()["spark.driver.extraJavaOptions"] == java_options()
+    archive.write_bytes(b"")
+    conf = spark_config()
+    assert conf["spark.driver.extraJavaOptions"] == (
+        f"{java_options()} -XX:SharedArchiveFile={archive} -Xlog:cds=off,cds+dynamic=off"
+    )
+    assert conf["spark.executor.extraJavaOptions"] == java_options()  # executors elsewhere have no such file
