@@ -14,11 +14,12 @@ import sys
 import time
 
 import numpy as np
-from delta.pip_utils import configure_spark_with_delta_pip
 from pyspark.ml.recommendation import ALS
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, IntegerType, StringType, StructField, StructType
+
+from movie_assets.resources.spark import delta_jars_config
 
 RATINGS_SCHEMA = StructType(
     [
@@ -34,16 +35,20 @@ MOVIES_SCHEMA = StructType(
 
 
 def session(master: str, driver_memory: str) -> SparkSession:
+    """A plain Delta session. Its jars are the local files `make install` resolved, as the project's are: Ivy,
+    resolving the notebook's `spark.jars.packages` at start, needs every version delta-spark names from a registry.
+    """
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # the UDF's workers need this interpreter's numpy
-    builder = (
+    return (
         SparkSession.builder.master(master)
         .appName("seed_reference")
         .config("spark.driver.memory", driver_memory)
+        .config(map=delta_jars_config())
         .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
         .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
         .config("spark.ui.enabled", "false")
+        .getOrCreate()
     )
-    return configure_spark_with_delta_pip(builder).getOrCreate()
 
 
 def main() -> None:
