@@ -55,7 +55,7 @@ def delta_jars_config() -> dict[str, str]:
 
 
 def java_options() -> str:
-    """The JVM options of the driver and of local executors."""
+    """The JVM options of the driver and of the executors (in local mode, the driver's JVM runs the tasks)."""
     return f"-Xss16m -Dlog4j2.configurationFile={LOG4J2.as_uri()}"
 
 
