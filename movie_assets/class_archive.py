@@ -17,11 +17,11 @@ import tempfile
 from pathlib import Path
 
 from pyspark import SparkContext
-from pyspark.sql import SparkSession
+from pyspark.sql import Column, SparkSession
 
 from movie_assets import als, ingest, keys, ratings
 from movie_assets import schemas as S
-from movie_assets.delta_tables import TableRef, table_version, write_table
+from movie_assets.delta_tables import TableRef, read_table, table_version, write_table
 from movie_assets.ingest_log import files_predicate
 from movie_assets.resources.spark import DeltaSparkResource, java_major_version, java_options
 from movie_assets.transforms import mean_count, ratings_with_titles
@@ -37,12 +37,17 @@ def write_csv(path: Path, header: list[str], lines: list[str]) -> Path:
 
 
 def ingest_file(
-    spark: SparkSession, path: Path, source: ingest.Source, tables: Path, dedupe_key: str | None, first: bool
+    spark: SparkSession,
+    path: Path,
+    source: ingest.Source,
+    rules: list[tuple[Column, str]],
+    tables: Path,
+    dedupe_key: str | None,
+    first: bool,
 ) -> None:
     """One landing file through bronze's parse and writes: the first makes the tables, later ones replace rows."""
     replace = None if first else files_predicate([path.name])
     targets = {ingest.KEPT: tables / source.bronze_key, ingest.QUARANTINED: tables / source.quarantine_key}
-    rules = ingest.rating_rules() if source is ingest.RATINGS else ingest.movie_rules()
     parsed = ingest.parse_lines(spark, {str(path): path.name}, source, rules)
     ingest.write_lines(
         parsed,
@@ -61,16 +66,16 @@ def exercise(spark: SparkSession, folder: Path) -> None:
     first = write_csv(landing / "ratings.csv", header, RATINGS)
     later = write_csv(landing / "ratings_later.csv", header, LATER_RATINGS)
     movies = write_csv(landing / "movies.csv", S.header_of(S.MOVIES_CSV_SCHEMA), MOVIES)
-    ingest_file(spark, movies, ingest.MOVIES, tables, S.MOVIE_ID, first=True)
+    ingest_file(spark, movies, ingest.MOVIES, ingest.movie_rules(), tables, S.MOVIE_ID, first=True)
     bronze_path, silver_path = str(tables / keys.RATINGS_BRONZE), str(tables / keys.RATINGS_SILVER)
-    ingest_file(spark, first, ingest.RATINGS, tables, None, first=True)
+    ingest_file(spark, first, ingest.RATINGS, ingest.rating_rules(), tables, None, first=True)
     built = TableRef(keys.RATINGS_BRONZE, bronze_path, table_version(spark, bronze_path))
     ratings.rebuild(spark, built, silver_path)
-    ingest_file(spark, later, ingest.RATINGS, tables, None, first=False)
+    ingest_file(spark, later, ingest.RATINGS, ingest.rating_rules(), tables, None, first=False)
     grown = TableRef(keys.RATINGS_BRONZE, bronze_path, table_version(spark, bronze_path))
     ratings.merge(spark, grown, built.version, silver_path)
-    silver = spark.read.format("delta").load(silver_path)
-    movies_bronze = spark.read.format("delta").load(str(tables / keys.MOVIES_BRONZE))
+    silver = read_table(spark, silver_path, keys.RATINGS_SILVER)
+    movies_bronze = read_table(spark, str(tables / keys.MOVIES_BRONZE), keys.MOVIES_BRONZE)
     mean_count(silver, S.USER_ID).collect()
     ratings_with_titles(silver, movies_bronze).collect()
     params = als.AlsParams(rank=2, max_iter=2)
