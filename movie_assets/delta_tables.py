@@ -85,8 +85,9 @@ def write_table(
 ) -> None:
     """Overwrite the table (or only the rows matching `replace_where`) as one Delta commit, retried on conflict.
 
-    With `replace_where`, a missing table is first created empty (a commit of its own, which concurrent
-    creators race for and retry), so that no writer ever replaces the whole table by mistake.
+    With `replace_where`, a missing table is first created empty with `df`'s schema (a commit of its own, which
+    concurrent creators race for and retry), so that no writer ever replaces the whole table by mistake. The
+    empty table runs no job on `df`, so an `Observation` on it is fulfilled by the write itself.
     """
     spark = df.sparkSession
 
@@ -97,7 +98,7 @@ def write_table(
         else:
             if not table_exists(spark, path):
                 try:
-                    df.limit(0).write.format("delta").mode("append").save(path)  # an empty table, df's schema
+                    spark.createDataFrame([], df.schema).write.format("delta").mode("append").save(path)
                 except AnalysisException as err:
                     if err.getCondition() != "DELTA_TABLE_NOT_FOUND":
                         raise

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from pyspark.sql import SparkSession
+from pyspark.sql import Observation, SparkSession
+from pyspark.sql import functions as F
 
 from movie_assets import sample_data
 from movie_assets.definitions import ASSETS
@@ -26,6 +27,17 @@ def test_replace_where_touches_only_matching_rows(spark: SparkSession, tmp_path:
     write_table(spark.createDataFrame([(2, "c")], "id INT, v STRING"), path, replace_where="id = 2")
     assert sorted(tuple(r) for r in spark.read.format("delta").load(path).collect()) == [(1, "a"), (2, "c")]
     assert table_version(spark, path) == 1
+
+
+def test_replace_where_into_a_missing_table_fulfils_the_writes_observation(spark: SparkSession, tmp_path: Path) -> None:
+    """The empty table is created without a job on the observed rows: the observation counts the write's rows."""
+    path = str(tmp_path / "t")
+    observation = Observation("rows")
+    rows = spark.createDataFrame([(1, "a"), (2, "b"), (2, "c")], "id INT, v STRING")
+    write_table(rows.observe(observation, F.count(F.lit(1)).alias("n")), path, replace_where="id >= 1")
+    assert observation.get == {"n": 3}
+    assert sorted(tuple(r) for r in spark.read.format("delta").load(path).collect()) == [(1, "a"), (2, "b"), (2, "c")]
+    assert table_version(spark, path) == 1  # the empty table, then the rows
 
 
 def test_concurrent_writers_all_commit_once(
