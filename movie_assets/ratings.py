@@ -3,7 +3,8 @@
 `ratings_silver` is rebuilt from bronze, or, when bronze only gained rows since the version silver was built
 from, those rows are merged in: a row replaces the current one only when it is later by the same order as
 `transforms.latest_ratings` (timestamp, then file name, then rating), so a late-arriving older rating never
-overwrites a newer one. Which bronze version silver reflects is stored in its commit's userMetadata.
+overwrites a newer one. Which bronze version silver reflects is stored in its commit's userMetadata (of the
+last commit that changed rows: maintenance commits are skipped).
 """
 
 import math
@@ -15,9 +16,10 @@ from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from movie_assets import keys
 from movie_assets import schemas as S
-from movie_assets.delta_rs import row_count, uri
-from movie_assets.delta_tables import TableRef, last_user_metadata, merge_rows, table_exists, write_table
+from movie_assets.delta_rs import data_version, open_table, row_count, uri
+from movie_assets.delta_tables import TableRef, merge_rows, table_exists, write_table
 from movie_assets.transforms import latest_ratings
 
 BRONZE_VERSION = "ratings_bronze_version"
@@ -56,7 +58,8 @@ def plan(spark: SparkSession, silver_path: str, bronze: TableRef, full_refresh: 
         return Plan("rebuild", "full_refresh was asked")
     if not table_exists(spark, silver_path):
         return Plan("rebuild", "ratings_silver does not exist yet")
-    since = last_user_metadata(spark, silver_path).get(BRONZE_VERSION)
+    # The last commit that changed rows: OPTIMIZE and VACUUM (maintenance_job) commit without userMetadata.
+    since = data_version(open_table(silver_path, keys.RATINGS_SILVER))[1].get(BRONZE_VERSION)
     if since is None:
         return Plan("rebuild", "ratings_silver does not record which ratings_bronze version it reflects")
     if since == bronze.version:
@@ -105,5 +108,5 @@ def merge(spark: SparkSession, bronze: TableRef, since: int, silver_path: str) -
     added = changes(spark, bronze, since).where(F.col(CHANGE_TYPE) == "insert")
     batch = latest_ratings(added.select(S.USER_ID, S.MOVIE_ID, S.RATING, S.TIMESTAMP, S.SOURCE_FILE))
     stamp = {BRONZE_VERSION: bronze.version}
-    keys = [S.USER_ID, S.MOVIE_ID]
-    return merge_rows(batch, silver_path, keys, stamp, update_when=_later("s", "t"), range_key=S.USER_ID)
+    on = [S.USER_ID, S.MOVIE_ID]
+    return merge_rows(batch, silver_path, on, stamp, update_when=_later("s", "t"), range_key=S.USER_ID)

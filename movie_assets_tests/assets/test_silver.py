@@ -6,7 +6,8 @@ import dagster as dg
 import pytest
 from pyspark.sql import SparkSession
 
-from movie_assets.definitions import ASSETS
+from movie_assets.definitions import ASSETS, defs
+from movie_assets.maintenance import MaintenanceSettings
 from movie_assets_tests.conftest import write_csv
 
 pytestmark = pytest.mark.slow  # materializes through Spark: not in make test-fast
@@ -87,3 +88,37 @@ def test_incremental_equals_full_rebuild(spark: SparkSession, tmp_path: Path, re
     before = spark.read.format("delta").option("versionAsOf", 4).load(str(tmp_path / "delta/ratings_silver"))
     assert incremental.count() == 25
     assert before.exceptAll(rebuilt).count() == 0 and rebuilt.exceptAll(before).count() == 0
+
+
+def test_maintenance_keeps_the_next_refresh_incremental(spark: SparkSession, tmp_path: Path, resources: dict) -> None:
+    """OPTIMIZE and VACUUM commit without changing rows: after them, a new landing file still merges into silver
+    and into the titles, instead of rebuilding them."""
+    landing, merged = tmp_path / "landing", ["ratings_silver", "user_movie_title_rating"]
+    write_csv(landing, "movies.csv", "movieId,title,genres\n1,A (1990),Drama\n2,B (1991),Drama\n")
+    write_csv(landing, "ratings_0.csv", HEADER + "1,1,4.0,10\n1,2,3.0,11\n")
+    write_csv(landing, "ratings_1.csv", HEADER + "2,1,5.0,12\n")
+    selection = ["movies_bronze", "ratings_bronze", *merged]
+
+    def refresh_all() -> dict[str, str]:
+        result = dg.materialize(ASSETS, resources=resources, selection=selection)
+        return {n: result.asset_materializations_for_node(n)[0].metadata["refresh"].value for n in merged}
+
+    assert refresh_all() == {n: "rebuild" for n in merged}
+    maintenance = defs.resolve_job_def("maintenance_job").execute_in_process(
+        resources={**resources, "maintenance": MaintenanceSettings(retention_hours=0, allow_short_retention=True)},
+        op_selection=[f"maintain_{n}" for n in merged],
+    )
+    assert maintenance.success
+    for name in merged:
+        [last] = spark.sql(f"DESCRIBE HISTORY delta.`{tmp_path / 'delta' / name}` LIMIT 1").collect()
+        assert last.operation == "VACUUM END"
+    write_csv(landing, "ratings_2.csv", HEADER + "1,1,2.0,20\n3,2,1.0,21\n")
+    assert refresh_all() == {n: "merge" for n in merged}
+    assert silver(spark, tmp_path) == [
+        (1, 1, 2.0, 20, "ratings_2.csv"), (1, 2, 3.0, 11, "ratings_0.csv"),
+        (2, 1, 5.0, 12, "ratings_1.csv"), (3, 2, 1.0, 21, "ratings_2.csv"),
+    ]  # fmt: skip
+    titles = spark.read.format("delta").load(str(tmp_path / "delta/user_movie_title_rating")).collect()
+    assert sorted(tuple(r) for r in titles) == [
+        (1, 1, "A (1990)", 2.0), (1, 2, "B (1991)", 3.0), (2, 1, "A (1990)", 5.0), (3, 2, "B (1991)", 1.0),
+    ]  # fmt: skip
