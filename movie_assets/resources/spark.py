@@ -127,6 +127,9 @@ def spark_config(
         "spark.sql.adaptive.coalescePartitions.enabled": "true",
         # Delta reads its log with 50 partitions by default: far too many for a small log on a laptop.
         "spark.databricks.delta.snapshotPartitions": "2",
+        # VACUUM lists a table's folders in this many tasks; Spark's default of 10,000 made VACUUM of a table of
+        # a few files take 31-43 s on 2 cores instead of 2.6-2.9 s (measured side by side).
+        "spark.sql.sources.parallelPartitionDiscovery.parallelism": str(partitions),
         "spark.ui.enabled": str(ui_on).lower(),
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.session.timeZone": "UTC",
