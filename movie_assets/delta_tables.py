@@ -170,7 +170,6 @@ def table_version(spark: SparkSession, path: str) -> int:
     return DeltaTable.forPath(spark, path).history(1).first()["version"]
 
 
-
 def markdown_table(rows: list[dict[str, Any]], columns: list[str], max_chars: int = MAX_CELL_CHARS) -> str:
     """Rows as a Markdown table; floats to 4 places, each cell cut to `max_chars` so metadata stays small."""
 
