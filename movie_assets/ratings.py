@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 from movie_assets import keys
 from movie_assets import schemas as S
 from movie_assets.delta_rs import data_version, open_table, row_count, uri
-from movie_assets.delta_tables import TableRef, merge_rows, table_exists, write_table
+from movie_assets.delta_tables import MissingTableError, TableRef, merge_rows, write_table
 from movie_assets.transforms import latest_ratings
 
 BRONZE_VERSION = "ratings_bronze_version"
@@ -56,10 +56,10 @@ def plan(spark: SparkSession, silver_path: str, bronze: TableRef, full_refresh: 
     """Merge when bronze only gained rows since silver was built; else rebuild (or nothing, if current)."""
     if full_refresh:
         return Plan("rebuild", "full_refresh was asked")
-    if not table_exists(spark, silver_path):
+    try:  # the last commit that changed rows: OPTIMIZE and VACUUM (maintenance_job) commit without userMetadata
+        since = data_version(open_table(silver_path, keys.RATINGS_SILVER))[1].get(BRONZE_VERSION)
+    except MissingTableError:
         return Plan("rebuild", "ratings_silver does not exist yet")
-    # The last commit that changed rows: OPTIMIZE and VACUUM (maintenance_job) commit without userMetadata.
-    since = data_version(open_table(silver_path, keys.RATINGS_SILVER))[1].get(BRONZE_VERSION)
     if since is None:
         return Plan("rebuild", "ratings_silver does not record which ratings_bronze version it reflects")
     if since == bronze.version:

@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 from movie_assets import keys
 from movie_assets import schemas as S
 from movie_assets.delta_rs import data_version, open_table
-from movie_assets.delta_tables import TableRef, merge_rows, table_exists, write_table
+from movie_assets.delta_tables import MissingTableError, TableRef, merge_rows, write_table
 from movie_assets.ratings import CHANGE_FEED_ERRORS, CHANGE_TYPE, Plan, changes, condition
 from movie_assets.transforms import ratings_with_titles
 
@@ -25,9 +25,10 @@ def plan(spark: SparkSession, path: str, ratings: TableRef, movies: TableRef, fu
     """Merge when silver only inserted or updated ratings since the table was built, with the same titles."""
     if full_refresh:
         return Plan("rebuild", "full_refresh was asked")
-    if not table_exists(spark, path):
+    try:
+        built = data_version(open_table(path, keys.USER_MOVIE_TITLE_RATING))[1]  # maintenance commits skipped
+    except MissingTableError:
         return Plan("rebuild", "user_movie_title_rating does not exist yet")
-    built = data_version(open_table(path, keys.USER_MOVIE_TITLE_RATING))[1]  # maintenance commits skipped
     since, titles = built.get(RATINGS_VERSION), built.get(MOVIES_VERSION)
     if since is None or titles is None:
         return Plan("rebuild", "user_movie_title_rating does not record the versions it reflects")
