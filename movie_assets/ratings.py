@@ -23,6 +23,7 @@ from movie_assets.delta_tables import MissingTableError, TableRef, merge_rows, w
 from movie_assets.transforms import latest_ratings
 
 BRONZE_VERSION = "ratings_bronze_version"
+SILVER_VERSION = "ratings_silver_version"  # what a table built from ratings_silver records it reflects
 CHANGE_TYPE = "_change_type"
 RATINGS_PER_FILE = 1_000_000  # 6-7 MB of Parquet: what a MERGE for one user reads and may rewrite
 # Reading a change feed fails when it is off for that range (AnalysisException) or when VACUUM removed the files
@@ -45,11 +46,11 @@ def _later(new: str, old: str) -> str:
 
 @dataclass(frozen=True)
 class Plan:
-    """What the next `ratings_silver` commit does, and why."""
+    """What the next commit of a silver table does, and why."""
 
-    mode: str  # "rebuild", "merge" or "current"
+    mode: str  # "rebuild", "merge" (the aggregates: "update") or "current"
     reason: str
-    since: int | None = None  # with "merge": the bronze version silver reflects
+    since: int | None = None  # with "merge" or "update": the version of its input the table reflects
 
 
 def plan(spark: SparkSession, silver_path: str, bronze: TableRef, full_refresh: bool) -> Plan:

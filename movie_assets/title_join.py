@@ -14,10 +14,10 @@ from movie_assets import keys
 from movie_assets import schemas as S
 from movie_assets.delta_rs import data_version, open_table
 from movie_assets.delta_tables import MissingTableError, TableRef, merge_rows, write_table
-from movie_assets.ratings import CHANGE_FEED_ERRORS, CHANGE_TYPE, Plan, changes, condition
+from movie_assets.ratings import CHANGE_FEED_ERRORS, CHANGE_TYPE, SILVER_VERSION, Plan, changes, condition
 from movie_assets.transforms import ratings_with_titles
 
-RATINGS_VERSION, MOVIES_VERSION = "ratings_silver_version", "movies_bronze_version"
+MOVIES_VERSION = "movies_bronze_version"
 COMMIT_VERSION = "_commit_version"
 
 
@@ -29,7 +29,7 @@ def plan(spark: SparkSession, path: str, ratings: TableRef, movies: TableRef, fu
         built = data_version(open_table(path, keys.USER_MOVIE_TITLE_RATING))[1]  # maintenance commits skipped
     except MissingTableError:
         return Plan("rebuild", "user_movie_title_rating does not exist yet")
-    since, titles = built.get(RATINGS_VERSION), built.get(MOVIES_VERSION)
+    since, titles = built.get(SILVER_VERSION), built.get(MOVIES_VERSION)
     if since is None or titles is None:
         return Plan("rebuild", "user_movie_title_rating does not record the versions it reflects")
     if titles != movies.version and not same_titles(spark, movies, titles):
@@ -61,7 +61,7 @@ def same_titles(spark: SparkSession, movies: TableRef, version: int) -> bool:
 
 def refresh(spark: SparkSession, path: str, ratings: TableRef, movies: TableRef, step: Plan) -> dict[str, int]:
     """Carry out `step`; with a merge, Delta's row counts."""
-    stamp = {RATINGS_VERSION: ratings.version, MOVIES_VERSION: movies.version}
+    stamp = {SILVER_VERSION: ratings.version, MOVIES_VERSION: movies.version}
     titles = movies.read(spark)
     if step.mode == "rebuild":
         write_table(ratings_with_titles(ratings.read(spark), titles), path, user_metadata=stamp)

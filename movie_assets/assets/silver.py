@@ -1,37 +1,31 @@
 """Silver: the current rating per user and movie, kept incrementally, and aggregates and joins over it.
 
-The aggregates are rebuilt from `ratings_silver` on each refresh rather than merged: they are ordered tables
-(mean desc, count desc), which a MERGE would not keep ordered, a changed movie's mean needs all its ratings
-(spread over every userId range of silver), and one aggregation over the current ratings costs 2-4 s at 25M.
-`ratings_silver` (the deduplication) and `user_movie_title_rating` (a table as large as the ratings) are merged:
-rewriting them is what costs.
+Every silver table follows what changed: `ratings_silver` merges the rows bronze gained (`ratings.py`), the two
+aggregates move the sums and counts of the ids silver changed (`aggregates.py`), and `user_movie_title_rating`
+merges the ratings silver changed (`title_join.py`); each rebuilds when its input lost rows.
 """
 
 import dagster as dg
 from pydantic import Field
-from pyspark.sql import DataFrame
 
-from movie_assets import keys, ratings, title_join
+from movie_assets import aggregates, keys, ratings, title_join
 from movie_assets import schemas as S
 from movie_assets.automation import REFRESH
 from movie_assets.delta_rs import table_metadata
 from movie_assets.delta_tables import TableRef
 from movie_assets.progress import spark_progress
-from movie_assets.resources.delta_io_manager import PREVIEW_ROWS_KEY
 from movie_assets.resources.lakehouse import Lakehouse
 from movie_assets.resources.spark import DeltaSparkResource
-from movie_assets.transforms import mean_count
 
 SILVER = {
     "group_name": "silver",
     "kinds": {"delta", "spark"},
-    "metadata": {PREVIEW_ROWS_KEY: 10},
     "automation_condition": REFRESH,
 }
 
 
 class SilverConfig(dg.Config):
-    full_refresh: bool = Field(default=False, description="rebuild from all of ratings_bronze instead of merging")
+    full_refresh: bool = Field(default=False, description="rebuild from all input rows, not only what changed")
 
 
 @dg.asset(**SILVER, pool=keys.pool(keys.RATINGS_SILVER))
@@ -63,16 +57,39 @@ def ratings_silver(
     )
 
 
-@dg.asset(**SILVER, pool=keys.pool(keys.USER_MEAN_COUNT_SILVER))
-def user_mean_count_silver(ratings_silver: DataFrame) -> DataFrame:
-    """Mean and count of each user's current ratings, by mean desc, count desc."""
-    return mean_count(ratings_silver, S.USER_ID)
+def _mean_count(name: str, key: str, of: str) -> dg.AssetsDefinition:
+    doc = f"Mean and count of each {of}'s current ratings, by mean desc, count desc, updated from what silver changed."
+
+    @dg.asset(name=name, description=doc, **SILVER, pool=keys.pool(name))
+    def _asset(
+        context: dg.AssetExecutionContext,
+        config: SilverConfig,
+        ratings_silver: TableRef,
+        pyspark: DeltaSparkResource,
+        lakehouse: Lakehouse,
+    ) -> dg.MaterializeResult:
+        path = lakehouse.table_path(name)
+        planned = aggregates.plan(path, name, ratings_silver, key, config.full_refresh)
+        step = planned.step
+        context.log.info(f"{name}: {step.mode} ({step.reason})")
+        if step.mode == "rebuild":
+            with spark_progress(context.log, pyspark.spark_context, f"{name}: rebuild"):
+                aggregates.rebuild(pyspark.spark_session, path, ratings_silver, key)
+        elif step.mode == "update":
+            aggregates.update(path, name, ratings_silver, planned.moved, key)
+        return dg.MaterializeResult(
+            metadata={
+                **table_metadata(path, name, preview_rows=10),
+                "refresh": step.mode,
+                "refresh_reason": step.reason,
+            }
+        )
+
+    return _asset
 
 
-@dg.asset(**SILVER, pool=keys.pool(keys.MOVIE_MEAN_COUNT_SILVER))
-def movie_mean_count_silver(ratings_silver: DataFrame) -> DataFrame:
-    """Mean and count of each movie's current ratings, by mean desc, count desc."""
-    return mean_count(ratings_silver, S.MOVIE_ID)
+user_mean_count_silver = _mean_count(keys.USER_MEAN_COUNT_SILVER, S.USER_ID, "user")
+movie_mean_count_silver = _mean_count(keys.MOVIE_MEAN_COUNT_SILVER, S.MOVIE_ID, "movie")
 
 
 @dg.asset(**SILVER, pool=keys.pool(keys.USER_MOVIE_TITLE_RATING))

@@ -6,8 +6,10 @@ import dagster as dg
 import pytest
 from pyspark.sql import SparkSession
 
+from movie_assets import schemas as S
 from movie_assets.definitions import ASSETS, defs
 from movie_assets.maintenance import MaintenanceSettings
+from movie_assets.transforms import mean_count
 from movie_assets_tests.conftest import write_csv
 
 pytestmark = pytest.mark.slow  # materializes through Spark: not in make test-fast
@@ -67,15 +69,18 @@ def test_merge_rules(spark: SparkSession, tmp_path: Path, resources: dict) -> No
 
 
 def test_incremental_equals_full_rebuild(spark: SparkSession, tmp_path: Path, resources: dict) -> None:
-    landing = tmp_path / "landing"
+    landing, means = tmp_path / "landing", {"user_mean_count_silver": S.USER_ID, "movie_mean_count_silver": S.MOVIE_ID}
+    selection = ["ratings_bronze", "ratings_silver", *means]
     modes = []
     for i in range(5):
         lines = "".join(
             f"{u},{m},{(u * m + i) % 10 / 2 + 0.5},{(u + m * i) % 7}\n" for u in range(1, 6) for m in range(1, 6)
         )
         write_csv(landing, f"ratings_{i}.csv", HEADER + lines)
-        modes.append(refresh(resources)["refresh"].value)
-    assert modes == ["rebuild", "merge", "merge", "merge", "merge"]
+        result = dg.materialize(ASSETS, resources=resources, selection=selection)
+        materialized = (result.asset_materializations_for_node(n)[0] for n in selection[1:])
+        modes.append(tuple(m.metadata["refresh"].value for m in materialized))
+    assert modes == [("rebuild", "rebuild", "rebuild")] + [("merge", "update", "update")] * 4
     incremental = spark.read.format("delta").load(str(tmp_path / "delta/ratings_silver"))
     result = dg.materialize(
         ASSETS,
@@ -88,6 +93,10 @@ def test_incremental_equals_full_rebuild(spark: SparkSession, tmp_path: Path, re
     before = spark.read.format("delta").option("versionAsOf", 4).load(str(tmp_path / "delta/ratings_silver"))
     assert incremental.count() == 25
     assert before.exceptAll(rebuilt).count() == 0 and rebuilt.exceptAll(before).count() == 0
+    for name, key in means.items():  # the means moved four times are the means of the rebuilt ratings, exactly
+        moved, recomputed = spark.read.format("delta").load(str(tmp_path / "delta" / name)), mean_count(rebuilt, key)
+        assert moved.count() == 5
+        assert moved.exceptAll(recomputed).count() == 0 and recomputed.exceptAll(moved).count() == 0
 
 
 def test_maintenance_keeps_the_next_refresh_incremental(spark: SparkSession, tmp_path: Path, resources: dict) -> None:

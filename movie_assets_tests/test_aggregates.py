@@ -1,0 +1,51 @@
+"""The mean and count tables moved by silver's change feed: exact rows, the rebuild's means bit for bit."""
+
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from movie_assets import aggregates
+from movie_assets import schemas as S
+from movie_assets.delta_tables import TableRef, merge_rows, table_version, write_table
+from movie_assets.transforms import mean_count
+
+pytestmark = pytest.mark.slow  # Delta commits through Spark: not in make test-fast
+
+RATINGS = "userId int, movieId int, rating double, timestamp int, source_file string"
+
+
+def test_means_move_with_what_silver_changed_and_equal_a_rebuild(spark: SparkSession, tmp_path: Path) -> None:
+    silver, path = str(tmp_path / "silver"), str(tmp_path / "movie_means")
+    first = [(1, 1, 3.0, 100, "a.csv"), (2, 1, 2.0, 100, "a.csv"), (3, 1, 2.0, 100, "a.csv"), (1, 2, 0.5, 100, "a.csv")]
+    write_table(spark.createDataFrame(first, RATINGS), silver)
+
+    def refresh() -> str:
+        ratings = TableRef("ratings_silver", silver, table_version(spark, silver))
+        planned = aggregates.plan(path, "movie_mean_count_silver", ratings, S.MOVIE_ID, full_refresh=False)
+        if planned.step.mode == "rebuild":
+            aggregates.rebuild(spark, path, ratings, S.MOVIE_ID)
+        elif planned.step.mode == "update":
+            aggregates.update(path, "movie_mean_count_silver", ratings, planned.moved, S.MOVIE_ID)
+        return planned.step.mode
+
+    rows = lambda: [tuple(r) for r in spark.read.format("delta").load(path).collect()]  # noqa: E731
+    assert refresh() == "rebuild"
+    assert rows() == [(1, 7 / 3, 3), (2, 0.5, 1)]
+    assert refresh() == "current"
+
+    # (2, 1) is updated, (4, 1), (5, 1) and (1, 3) inserted; then (1, 2) updated in a second commit
+    on = [S.USER_ID, S.MOVIE_ID]
+    changed = [(2, 1, 4.5, 200, "b.csv"), (4, 1, 1.0, 200, "b.csv"), (5, 1, 1.0, 200, "b.csv")]
+    changed.append((1, 3, 5.0, 200, "b.csv"))
+    merge_rows(spark.createDataFrame(changed, RATINGS), silver, on, {})
+    merge_rows(spark.createDataFrame([(1, 2, 4.0, 300, "c.csv")], RATINGS), silver, on, {})
+    assert refresh() == "update"
+    assert rows() == [(3, 5.0, 1), (2, 4.0, 1), (1, 11.5 / 5, 5)]  # ordered by mean desc, count desc
+    rebuilt = mean_count(spark.read.format("delta").load(silver), S.MOVIE_ID)
+    assert [tuple(r) for r in rebuilt.collect()] == rows()  # the same doubles, not only close ones
+
+    # silver rebuilt (its rows replaced): the means are rebuilt from every rating
+    write_table(spark.createDataFrame([(9, 1, 1.5, 400, "d.csv")], RATINGS), silver)
+    assert refresh() == "rebuild"
+    assert rows() == [(1, 1.5, 1)]
