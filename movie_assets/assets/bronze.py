@@ -14,13 +14,15 @@ from pyspark.sql import Column, DataFrame
 
 from movie_assets import ingest, ingest_log, keys
 from movie_assets import schemas as S
-from movie_assets.delta_rs import table_metadata
+from movie_assets.delta_rs import open_table, replace_rows, table_metadata
 from movie_assets.delta_tables import MissingTableError, markdown_table, table_exists, write_table
 from movie_assets.progress import spark_progress
 from movie_assets.resources.lakehouse import Lakehouse
 from movie_assets.resources.spark import DeltaSparkResource
 
 ACCOUNTING_COLUMNS = [S.SOURCE_FILE, *ingest_log.COUNTS]
+# Landing files to ingest up to this many bytes in all (about 400,000 ratings) are written through delta-rs.
+SMALL_INGESTION_BYTES = 16 << 20
 READABLE, PRESENT = "landing_files_readable", "landing_files_present"
 
 
@@ -61,6 +63,25 @@ def _removed_check(key: str, removed: dict[str, int]) -> dg.AssetCheckResult:
             "files": dg.MetadataValue.md(markdown_table(rows, ["source_file", "rows"])),
         },
     )
+
+
+def write_small(rows: DataFrame, path: str, table: str, names: list[str]) -> bool:
+    """Replace the rows of files `names` in `table` (at `path`) with `rows` through delta-rs; False (nothing
+    written) when the table does not exist yet: Spark creates it, with the session's table properties.
+
+    For a few new files, the rows come to the driver as Arrow (one Spark job: the parse) and delta-rs commits
+    them in milliseconds, where a Spark `replaceWhere` first rebuilds the table's file list with Spark jobs:
+    in a fresh JVM, the bronze write of 1,000 ratings onto the 25M table took 7.3-7.7 s that way. delta-rs
+    detects the same conflicts (another run's rows of these files committed first: the write is retried and
+    replaces them) and writes the change feed silver reads (the replaced rows as deletes).
+    """
+    try:
+        schema = open_table(path, table).to_pyarrow_dataset().schema
+    except MissingTableError:
+        return False
+    predicate = ingest_log.files_predicate(names, ingest_log.delta_rs_string)
+    replace_rows(path, rows.toArrow().cast(schema), predicate=predicate)
+    return True
 
 
 def _bronze(
@@ -122,13 +143,15 @@ def _bronze(
         if pending:
             with spark_progress(context.log, spark.sparkContext, f"ingesting {len(pending)} {source.name} file(s)"):
                 parsed = ingest.parse_lines(spark, {f.path: f.name for f in pending}, source, rules())
-                replace = None if full else ingest_log.files_predicate([f.name for f in pending])
+                names = sorted(f.name for f in pending)
+                small = not full and sum(f.size for f in pending) <= SMALL_INGESTION_BYTES
                 tables = {ingest.KEPT: bronze_key, ingest.QUARANTINED: quarantine_key}
 
                 def write(kind: str, rows: DataFrame) -> None:
-                    write_table(rows, lakehouse.table_path(tables[kind]), replace_where=replace)
+                    path = lakehouse.table_path(tables[kind])
+                    if not (small and write_small(rows, path, tables[kind], names)):
+                        write_table(rows, path, replace_where=None if full else ingest_log.files_predicate(names))
 
-                names = sorted(f.name for f in pending)
                 accounting = ingest.write_lines(parsed, source, names, dedupe_key, write)
                 ingest_log.record(log_path, source.name, pending, accounting, full)
                 written = {
