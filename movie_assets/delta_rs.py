@@ -101,6 +101,51 @@ def replace_rows(
     retrying_conflicts(commit, f"writing {path}")
 
 
+def merge_rows(
+    path: str,
+    rows: pa.Table,
+    keys: list[str],
+    user_metadata: dict[str, Any],
+    update_when: str | None = None,
+    range_key: str | None = None,
+) -> dict[str, int]:
+    """`delta_tables.merge_rows` for a batch already in the driver: the same MERGE (and change feed) as one
+    delta-rs commit, retried on conflict; Delta Spark's names for the row counts.
+
+    SQL in `update_when` is DataFusion's over `s` and `t`; with `range_key`, the condition bounds the target to
+    the batch's range of it, so that delta-rs skips, by the files' statistics, every file that cannot match.
+    """
+    on = " AND ".join(f't."{k}" = s."{k}"' for k in keys)
+    if range_key is not None and rows.num_rows:
+        low, high = pc.min_max(rows[range_key]).values()
+        on += f' AND t."{range_key}" >= {low} AND t."{range_key}" <= {high}'
+    properties = CommitProperties(custom_metadata={"userMetadata": json.dumps(user_metadata, sort_keys=True)})
+
+    def commit() -> dict[str, int]:
+        table = DeltaTable(uri(path))
+        return (
+            table.merge(
+                rows.cast(table.to_pyarrow_dataset().schema),
+                predicate=on,
+                source_alias="s",
+                target_alias="t",
+                commit_properties=properties,
+            )
+            .when_matched_update_all(predicate=update_when)
+            .when_not_matched_insert_all()
+            .execute()
+        )
+
+    metrics = retrying_conflicts(commit, f"merging into {path}")
+    names = {
+        "numSourceRows": "num_source_rows",
+        "numTargetRowsInserted": "num_target_rows_inserted",
+        "numTargetRowsUpdated": "num_target_rows_updated",
+        "numTargetFilesRemoved": "num_target_files_removed",
+    }
+    return {spark_name: int(metrics.get(name, 0)) for spark_name, name in names.items()}
+
+
 def table_metadata(path: str, name: str, preview_rows: int = 0) -> dict[str, Any]:
     """Row count, URI, schema and version of the table at `path` as just committed, plus an optional preview.
 

@@ -10,11 +10,19 @@ a new movies_bronze version with the same titles (bronze rewrites the movies on 
 from pyspark.sql import SparkSession, Window
 from pyspark.sql import functions as F
 
-from movie_assets import keys
+from movie_assets import delta_rs, keys
 from movie_assets import schemas as S
 from movie_assets.delta_rs import data_version, open_table
 from movie_assets.delta_tables import MissingTableError, TableRef, merge_rows, write_table
-from movie_assets.ratings import CHANGE_FEED_ERRORS, CHANGE_TYPE, SILVER_VERSION, Plan, changes, condition
+from movie_assets.ratings import (
+    CHANGE_FEED_ERRORS,
+    CHANGE_TYPE,
+    SILVER_VERSION,
+    SMALL_BATCH,
+    Plan,
+    changes,
+    condition,
+)
 from movie_assets.transforms import ratings_with_titles
 
 MOVIES_VERSION = "movies_bronze_version"
@@ -70,5 +78,8 @@ def refresh(spark: SparkSession, path: str, ratings: TableRef, movies: TableRef,
     changed = changes(spark, ratings, step.since).where(F.col(CHANGE_TYPE).isin("insert", "update_postimage"))
     latest = Window.partitionBy(S.USER_ID, S.MOVIE_ID).orderBy(F.desc(COMMIT_VERSION))
     current = changed.withColumn("_n", F.row_number().over(latest)).where(F.col("_n") == 1)
-    keys = [S.USER_ID, S.MOVIE_ID]
-    return merge_rows(ratings_with_titles(current, titles), path, keys, stamp, range_key=S.USER_ID)
+    keys, rows = [S.USER_ID, S.MOVIE_ID], ratings_with_titles(current, titles)
+    batch = rows.limit(SMALL_BATCH + 1).toArrow()  # a small batch is merged by delta-rs, as silver's (ratings.py)
+    if batch.num_rows <= SMALL_BATCH:
+        return delta_rs.merge_rows(path, batch, keys, stamp, range_key=S.USER_ID)
+    return merge_rows(rows, path, keys, stamp, range_key=S.USER_ID)
