@@ -4,7 +4,7 @@ Each table's commit records the `ratings_silver` version it reflects. When silve
 updated ratings), each changed id's sum and count move by silver's change feed (an inserted rating adds itself
 and one; an update takes the old rating out and puts the new one in) and the table, one row per user or movie,
 is rewritten whole in its order (mean desc, count desc), which a MERGE would not keep. That is delta-rs work on
-a few thousand rows, with no pass over the ratings and no JVM: 0.4 s where a Spark rebuild at 25M takes 4-7 s.
+a few thousand rows, with no pass over the ratings and no JVM: about 0.2 s where a Spark rebuild at 25M takes 4-7 s.
 Ratings are half stars, so a sum is exact in a double and the mean times the count, rounded to the half star,
 gives back the very sum a rebuild divides: the means are the rebuild's, bit for bit. When silver was rebuilt
 (a commit other than a MERGE) or its changes cannot be read, the table is rebuilt from every current rating.

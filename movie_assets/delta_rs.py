@@ -117,8 +117,8 @@ def merge_rows(
     """
     on = " AND ".join(f't."{k}" = s."{k}"' for k in keys)
     if range_key is not None and rows.num_rows:
-        low, high = pc.min_max(rows[range_key]).values()
-        on += f' AND t."{range_key}" >= {low} AND t."{range_key}" <= {high}'
+        bounds = pc.min_max(rows[range_key]).as_py()
+        on += f' AND t."{range_key}" >= {bounds["min"]} AND t."{range_key}" <= {bounds["max"]}'
     properties = CommitProperties(custom_metadata={"userMetadata": json.dumps(user_metadata, sort_keys=True)})
 
     def commit() -> dict[str, int]:

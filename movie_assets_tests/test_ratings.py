@@ -23,9 +23,12 @@ def user_ranges(path: str) -> list[tuple[str, int, int, int]]:
     return sorted(((f["path"], f["min.userId"], f["max.userId"], f["num_records"]) for f in files), key=lambda f: f[1])
 
 
+@pytest.mark.parametrize("small_batch", [ratings.SMALL_BATCH, 0], ids=["delta-rs", "spark"])
 def test_rebuild_writes_disjoint_user_ranges_and_merge_reads_only_the_new_rows_range(
-    spark: SparkSession, tmp_path: Path
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_batch: int
 ) -> None:
+    """Both MERGE engines: delta-rs for a batch up to SMALL_BATCH rows, Spark beyond."""
+    monkeypatch.setattr(ratings, "SMALL_BATCH", small_batch)
     bronze, silver = str(tmp_path / "bronze"), str(tmp_path / "silver")
     first = [(u, m, 3.0, 100, "a.csv") for u in range(1, 41) for m in (1, 2)]
     spark.createDataFrame(first, BRONZE).write.format("delta").save(bronze)
