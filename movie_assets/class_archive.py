@@ -73,7 +73,7 @@ def exercise(spark: SparkSession, folder: Path) -> None:
     ratings.rebuild(spark, built, silver_path)
     ingest_file(spark, later, ingest.RATINGS, ingest.rating_rules(), tables, None, first=False)
     grown = TableRef(keys.RATINGS_BRONZE, bronze_path, table_version(spark, bronze_path))
-    ratings.merge(spark, grown, built.version, silver_path)
+    ratings.merge(spark, grown, ratings.plan(spark, silver_path, grown, full_refresh=False), silver_path)
     silver = read_table(spark, silver_path, keys.RATINGS_SILVER)
     movies_bronze = read_table(spark, str(tables / keys.MOVIES_BRONZE), keys.MOVIES_BRONZE)
     mean_count(silver, S.USER_ID).collect()

@@ -15,10 +15,11 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pds
 import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, QueryBuilder, write_deltalake
-from deltalake.exceptions import TableNotFoundError
+from deltalake.exceptions import DeltaError, TableNotFoundError
 
-from movie_assets.delta_tables import MAINTENANCE, MissingTableError, markdown_table, retrying_conflicts
+from movie_assets.delta_tables import MAINTENANCE, MissingTableError, TableRef, markdown_table, retrying_conflicts
 
+FEED_ERRORS = (DeltaError, OSError)  # reading a change feed that is off for the range, or vacuumed
 HADOOP_SCHEMES = {"s3a://": "s3://", "s3n://": "s3://"}  # Hadoop's names for what delta-rs calls s3://
 
 
@@ -39,6 +40,15 @@ def open_table(path: str, name: str) -> DeltaTable:
         return DeltaTable(uri(path))
     except TableNotFoundError:
         raise MissingTableError(name, path) from None
+
+
+def has_table(path: str) -> bool:
+    """Whether a Delta table is at `path`, from its log (no Spark job: Spark's check costs seconds in a fresh JVM)."""
+    try:
+        DeltaTable(uri(path))
+    except TableNotFoundError:
+        return False
+    return True
 
 
 def rows_where(table: DeltaTable, column: str, values: Iterable[int], columns: list[str] | None = None) -> pa.Table:
@@ -78,6 +88,42 @@ def data_version(table: DeltaTable) -> tuple[int, dict[str, Any]]:
             text = commit.get("userMetadata")
             return int(commit["version"]), json.loads(text) if text else {}
     return table.version(), {}
+
+
+def data_commits(table: TableRef, since: int) -> list[dict[str, Any]]:
+    """The commits of `table` after version `since`, up to the version the run saw, that changed rows (OPTIMIZE
+    and VACUUM skipped), from the log: no data is read."""
+    log = open_table(table.path, table.name)
+    return [
+        commit
+        for commit in log.history(log.version() - since)
+        if since < commit["version"] <= table.version and commit.get("operation") not in MAINTENANCE
+    ]
+
+
+def table_rows(table: TableRef, columns: list[str]) -> pa.Table:
+    """`columns` of every row of `table` at the version the run saw, into the driver (small tables only)."""
+    return DeltaTable(uri(table.path), version=table.version).to_pyarrow_table(columns=columns)
+
+
+def commit_metric(commit: dict[str, Any], spark_name: str, rs_name: str) -> int | None:
+    """An operation metric of a commit, which Delta Spark and delta-rs name differently; None when missing."""
+    metrics = commit.get("operationMetrics") or {}
+    value = metrics.get(spark_name, metrics.get(rs_name))
+    return None if value is None else int(value)
+
+
+def change_feed(table: TableRef, since: int, columns: list[str]) -> pa.Table:
+    """`columns` of Delta's change data feed of `table` after version `since`, up to the version the run saw,
+    read by delta-rs into the driver (for a few thousand changed rows, where Spark's reader runs jobs).
+
+    Raises DeltaError or OSError when the feed is off for that range or VACUUM removed its files. Columns come
+    as Spark takes them: delta-rs gives string views and an unsigned `_commit_version`, which Spark refuses.
+    """
+    quoted = [f'"{c}"' for c in columns]  # DataFusion folds unquoted names to lower case
+    feed = pa.table(open_table(table.path, table.name).load_cdf(since + 1, table.version, columns=quoted))
+    as_spark = {pa.string_view(): pa.string(), pa.uint64(): pa.int64()}
+    return feed.cast(pa.schema([pa.field(f.name, as_spark.get(f.type, f.type)) for f in feed.schema]))
 
 
 def replace_rows(

@@ -8,8 +8,9 @@ last commit that changed rows: maintenance commits are skipped).
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+import pyarrow as pa
 from deltalake import DeltaTable
 from py4j.protocol import Py4JJavaError
 from pyspark.errors import PySparkException
@@ -18,7 +19,16 @@ from pyspark.sql import functions as F
 
 from movie_assets import delta_rs, keys
 from movie_assets import schemas as S
-from movie_assets.delta_rs import data_version, open_table, row_count, uri
+from movie_assets.delta_rs import (
+    FEED_ERRORS,
+    change_feed,
+    commit_metric,
+    data_commits,
+    data_version,
+    open_table,
+    row_count,
+    uri,
+)
 from movie_assets.delta_tables import MissingTableError, TableRef, merge_rows, write_table
 from movie_assets.transforms import latest_ratings
 
@@ -26,7 +36,9 @@ BRONZE_VERSION = "ratings_bronze_version"
 SILVER_VERSION = "ratings_silver_version"  # what a table built from ratings_silver records it reflects
 CHANGE_TYPE = "_change_type"
 RATINGS_PER_FILE = 1_000_000  # 6-7 MB of Parquet: what a MERGE for one user reads and may rewrite
-SMALL_BATCH = 1_000_000  # new (userId, movieId) ratings merged through delta-rs, in the driver (about 30 MB)
+SMALL_BATCH = 1_000_000  # changed ratings read and merged through delta-rs, in the driver (about 40 MB)
+FEED_COLUMNS = [S.USER_ID, S.MOVIE_ID, S.RATING, S.TIMESTAMP, S.SOURCE_FILE]
+COMMIT_VERSION = "_commit_version"
 # Reading a change feed fails when it is off for that range (AnalysisException) or when VACUUM removed the files
 # it needs (a failed job): either way the reader falls back to the whole table.
 CHANGE_FEED_ERRORS = (PySparkException, Py4JJavaError)
@@ -52,10 +64,16 @@ class Plan:
     mode: str  # "rebuild", "merge" (the aggregates: "update") or "current"
     reason: str
     since: int | None = None  # with "merge" or "update": the version of its input the table reflects
+    # With "merge" or "update" of at most SMALL_BATCH rows: the input's change feed since then, read by delta-rs
+    # (else Spark reads it).
+    changes: pa.Table | None = None
 
 
 def plan(spark: SparkSession, silver_path: str, bronze: TableRef, full_refresh: bool) -> Plan:
-    """Merge when bronze only gained rows since silver was built; else rebuild (or nothing, if current)."""
+    """Merge when bronze only gained rows since silver was built; else rebuild (or nothing, if current).
+
+    Whether bronze only gained rows is read from its log: every commit since was a write that removed no file.
+    """
     if full_refresh:
         return Plan("rebuild", "full_refresh was asked")
     try:  # the last commit that changed rows: OPTIMIZE and VACUUM (maintenance_job) commit without userMetadata
@@ -68,23 +86,73 @@ def plan(spark: SparkSession, silver_path: str, bronze: TableRef, full_refresh: 
         return Plan("current", f"ratings_silver already reflects ratings_bronze v{since}")
     if since > bronze.version:
         return Plan("rebuild", f"ratings_silver reflects v{since}, newer than ratings_bronze v{bronze.version}")
+    commits = data_commits(bronze, since)
+    if not commits:
+        return Plan("current", f"ratings_silver reflects ratings_bronze v{since}; later commits only compacted it")
+    for commit in commits:
+        if commit["operation"] != "WRITE" or commit_metric(commit, "numRemovedFiles", "num_removed_files"):
+            at = f"{commit['operation']} at v{commit['version']}"
+            return Plan("rebuild", f"ratings_bronze rows were replaced or removed since v{since} ({at})")
+    added = [commit_metric(c, "numOutputRows", "num_added_rows") for c in commits]
+    merge = Plan("merge", f"ratings_bronze only gained rows since v{since}", since)
+    return with_changes(merge, bronze, added, spark)
+
+
+def follow(silver: TableRef, since: int, spark: SparkSession | None = None) -> Plan:
+    """How a table built from `ratings_silver` at version `since` catches up: merge what silver inserted or
+    updated since (every commit since was a MERGE, which neither deletes nor rewrites silver); else rebuild.
+    Without `spark`, a feed too large for the driver is not checked (the caller rebuilds instead)."""
+    if since == silver.version:
+        return Plan("current", f"already reflects ratings_silver v{since}")
+    if since > silver.version:
+        return Plan("rebuild", f"reflects ratings_silver v{since}, newer than v{silver.version}")
+    commits = data_commits(silver, since)
+    if not commits:
+        return Plan("current", f"reflects ratings_silver v{since}; later commits only compacted it")
+    for commit in commits:
+        if commit["operation"] != "MERGE":
+            at = f"{commit['operation']} at v{commit['version']}"
+            return Plan("rebuild", f"ratings_silver was rebuilt since v{since} ({at})")
+    changed = [
+        None if inserted is None or updated is None else inserted + updated
+        for inserted, updated in (
+            (
+                commit_metric(c, "numTargetRowsInserted", "num_target_rows_inserted"),
+                commit_metric(c, "numTargetRowsUpdated", "num_target_rows_updated"),
+            )
+            for c in commits
+        )
+    ]
+    merge = Plan("merge", f"ratings_silver only inserted or updated ratings since v{since}", since)
+    return with_changes(merge, silver, changed, spark)
+
+
+def with_changes(step: Plan, table: TableRef, rows: list[int | None], spark: SparkSession | None) -> Plan:
+    """`step` with `table`'s change feed since `step.since`, read by delta-rs when the log counts at most
+    SMALL_BATCH changed `rows` (else left to Spark, whose reader is tried here); a rebuild when the feed cannot be
+    read (it is off for that range, or VACUUM removed its files)."""
+    if None in rows or sum(rows) > SMALL_BATCH:  # type: ignore[arg-type]
+        if spark is not None:
+            try:
+                changes(spark, table, step.since).count()
+            except CHANGE_FEED_ERRORS as err:
+                return Plan("rebuild", f"{table.name}'s changes since v{step.since} cannot be read ({condition(err)})")
+        return step
     try:
-        removed = changes(spark, bronze, since).where(F.col(CHANGE_TYPE) != "insert").limit(1).count()
-    except CHANGE_FEED_ERRORS as err:  # the change feed of that range is off, or vacuumed
-        return Plan("rebuild", f"ratings_bronze's changes since v{since} cannot be read ({condition(err)})")
-    if removed:
-        return Plan("rebuild", f"ratings_bronze rows were replaced or removed since v{since}")
-    return Plan("merge", f"ratings_bronze only gained rows since v{since}", since)
+        feed = change_feed(table, step.since, [*FEED_COLUMNS, CHANGE_TYPE, COMMIT_VERSION])
+    except FEED_ERRORS as err:
+        return Plan("rebuild", f"{table.name}'s changes since v{step.since} cannot be read ({err})")
+    return replace(step, changes=feed)
 
 
-def changes(spark: SparkSession, bronze: TableRef, since: int) -> DataFrame:
-    """Delta's change data feed of bronze after version `since`, up to the version the run saw."""
+def changes(spark: SparkSession, table: TableRef, since: int) -> DataFrame:
+    """Delta's change data feed of `table` after version `since`, up to the version the run saw (Spark)."""
     return (
         spark.read.format("delta")
         .option("readChangeFeed", "true")
         .option("startingVersion", since + 1)
-        .option("endingVersion", bronze.version)
-        .load(bronze.path)
+        .option("endingVersion", table.version)
+        .load(table.path)
     )
 
 
@@ -100,20 +168,21 @@ def rebuild(spark: SparkSession, bronze: TableRef, silver_path: str) -> None:
     write_table(latest, silver_path, user_metadata={BRONZE_VERSION: bronze.version})
 
 
-def merge(spark: SparkSession, bronze: TableRef, since: int, silver_path: str) -> dict[str, int]:
-    """MERGE the rows bronze gained after `since` into silver; returns Delta's operation metrics.
+def merge(spark: SparkSession, bronze: TableRef, step: Plan, silver_path: str) -> dict[str, int]:
+    """MERGE the rows bronze gained after `step.since` into silver; returns Delta's operation metrics.
 
     The MERGE reads only silver's files whose userIds overlap the new rows' min..max: ratings of new users read
     none, of neighbouring userIds the files of that range (a rebuild writes files of disjoint userId ranges),
-    of users spread over all ids every file. Up to SMALL_BATCH deduplicated rows, the batch comes to the driver
-    and delta-rs commits the MERGE (the same condition, in DataFusion's SQL): 1,000 new ratings onto the 25M
-    silver in 0.4 s, where Delta Spark's MERGE takes 4-9 s in a fresh JVM. A larger batch is merged by Spark.
+    of users spread over all ids every file. A batch of at most SMALL_BATCH rows (its change feed in the plan)
+    is deduplicated by Spark in the driver's memory and MERGEd by delta-rs, with the same condition in
+    DataFusion's SQL: 1,000 new ratings onto the 25M silver in 0.4 s, where Delta Spark's MERGE takes 4-9 s in
+    a fresh JVM. A larger batch is read and MERGEd by Spark.
     """
-    added = changes(spark, bronze, since).where(F.col(CHANGE_TYPE) == "insert")
-    batch = latest_ratings(added.select(S.USER_ID, S.MOVIE_ID, S.RATING, S.TIMESTAMP, S.SOURCE_FILE))
-    stamp = {BRONZE_VERSION: bronze.version}
-    on = [S.USER_ID, S.MOVIE_ID]
-    rows = batch.limit(SMALL_BATCH + 1).toArrow()
-    if rows.num_rows <= SMALL_BATCH:
-        return delta_rs.merge_rows(silver_path, rows, on, stamp, update_when=_later("s", "t"), range_key=S.USER_ID)
-    return merge_rows(batch, silver_path, on, stamp, update_when=_later("s", "t"), range_key=S.USER_ID)
+    on, stamp = [S.USER_ID, S.MOVIE_ID], {BRONZE_VERSION: bronze.version}
+    if step.changes is None:
+        added = changes(spark, bronze, step.since).where(F.col(CHANGE_TYPE) == "insert")
+        batch = latest_ratings(added.select(*FEED_COLUMNS))
+        return merge_rows(batch, silver_path, on, stamp, update_when=_later("s", "t"), range_key=S.USER_ID)
+    added = spark.createDataFrame(step.changes.select(FEED_COLUMNS))  # only inserts: the plan saw no removal
+    rows = latest_ratings(added).toArrow()
+    return delta_rs.merge_rows(silver_path, rows, on, stamp, update_when=_later("s", "t"), range_key=S.USER_ID)

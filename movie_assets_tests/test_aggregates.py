@@ -22,12 +22,12 @@ def test_means_move_with_what_silver_changed_and_equal_a_rebuild(spark: SparkSes
 
     def refresh() -> str:
         ratings = TableRef("ratings_silver", silver, table_version(spark, silver))
-        planned = aggregates.plan(path, "movie_mean_count_silver", ratings, S.MOVIE_ID, full_refresh=False)
-        if planned.step.mode == "rebuild":
+        step = aggregates.plan(path, "movie_mean_count_silver", ratings, full_refresh=False)
+        if step.mode == "rebuild":
             aggregates.rebuild(spark, path, ratings, S.MOVIE_ID)
-        elif planned.step.mode == "update":
-            aggregates.update(path, "movie_mean_count_silver", ratings, planned.moved, S.MOVIE_ID)
-        return planned.step.mode
+        elif step.mode == "update":
+            aggregates.update(path, "movie_mean_count_silver", ratings, step, S.MOVIE_ID)
+        return step.mode
 
     rows = lambda: [tuple(r) for r in spark.read.format("delta").load(path).collect()]  # noqa: E731
     assert refresh() == "rebuild"

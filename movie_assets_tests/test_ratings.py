@@ -45,7 +45,10 @@ def test_rebuild_writes_disjoint_user_ranges_and_merge_reads_only_the_new_rows_r
     spark.createDataFrame(later, BRONZE).write.format("delta").mode("append").save(bronze)
     lower = Path(silver) / files[0][0]
     lower.rename(lower.with_suffix(".away"))
-    merged = ratings.merge(spark, TableRef("ratings_bronze", bronze, 1), 0, silver)
+    grown = TableRef("ratings_bronze", bronze, 1)
+    step = ratings.plan(spark, silver, grown, full_refresh=False)
+    assert (step.mode, step.changes is None) == ("merge", small_batch == 0)  # delta-rs reads a small feed
+    merged = ratings.merge(spark, grown, step, silver)
     lower.with_suffix(".away").rename(lower)
 
     assert merged == {

@@ -14,8 +14,8 @@ from pyspark.sql import Column, DataFrame
 
 from movie_assets import ingest, ingest_log, keys
 from movie_assets import schemas as S
-from movie_assets.delta_rs import open_table, replace_rows, table_metadata
-from movie_assets.delta_tables import MissingTableError, markdown_table, table_exists, write_table
+from movie_assets.delta_rs import has_table, open_table, replace_rows, table_metadata
+from movie_assets.delta_tables import MissingTableError, markdown_table, write_table
 from movie_assets.progress import spark_progress
 from movie_assets.resources.lakehouse import Lakehouse
 from movie_assets.resources.spark import DeltaSparkResource
@@ -128,9 +128,8 @@ def _bronze(
         refused = [f for f in inspected if f.refused]
         for f in refused:
             context.log.warning(f"{f.name} is refused: {f.refused}")
-        spark = pyspark.spark_session
         bronze_path, log_path = lakehouse.table_path(bronze_key), lakehouse.table_path(ingest_log.LOG_TABLE)
-        full = config.full_refresh or not incremental or not table_exists(spark, bronze_path)
+        full = config.full_refresh or not incremental or not has_table(bronze_path)
         done = {} if full else ingest_log.ingested(log_path, source.name)
         pending = [f for f in readable if f.name not in done or done[f.name].sha256 != f.sha256]
         context.log.info(
@@ -140,7 +139,8 @@ def _bronze(
 
         accounting: list[dict] = []
         written = {bronze_key: 0, quarantine_key: 0}
-        if pending:
+        if pending:  # the Spark session starts only when there is something to read
+            spark = pyspark.spark_session
             with spark_progress(context.log, spark.sparkContext, f"ingesting {len(pending)} {source.name} file(s)"):
                 parsed = ingest.parse_lines(spark, {f.path: f.name for f in pending}, source, rules())
                 names = sorted(f.name for f in pending)

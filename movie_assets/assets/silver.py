@@ -45,7 +45,7 @@ def ratings_silver(
         if step.mode == "rebuild":
             ratings.rebuild(spark, ratings_bronze, path)
         elif step.mode == "merge":
-            merged = ratings.merge(spark, ratings_bronze, step.since, path)
+            merged = ratings.merge(spark, ratings_bronze, step, path)
     return dg.MaterializeResult(
         metadata={
             **table_metadata(path, keys.RATINGS_SILVER, preview_rows=10),
@@ -69,14 +69,13 @@ def _mean_count(name: str, key: str, of: str) -> dg.AssetsDefinition:
         lakehouse: Lakehouse,
     ) -> dg.MaterializeResult:
         path = lakehouse.table_path(name)
-        planned = aggregates.plan(path, name, ratings_silver, key, config.full_refresh)
-        step = planned.step
+        step = aggregates.plan(path, name, ratings_silver, config.full_refresh)
         context.log.info(f"{name}: {step.mode} ({step.reason})")
         if step.mode == "rebuild":
             with spark_progress(context.log, pyspark.spark_context, f"{name}: rebuild"):
                 aggregates.rebuild(pyspark.spark_session, path, ratings_silver, key)
         elif step.mode == "update":
-            aggregates.update(path, name, ratings_silver, planned.moved, key)
+            aggregates.update(path, name, ratings_silver, step, key)
         return dg.MaterializeResult(
             metadata={
                 **table_metadata(path, name, preview_rows=10),
