@@ -90,7 +90,7 @@ def plan(spark: SparkSession, silver_path: str, bronze: TableRef, full_refresh: 
     if not commits:
         return Plan("current", f"ratings_silver reflects ratings_bronze v{since}; later commits only compacted it")
     for commit in commits:
-        if commit["operation"] != "WRITE" or commit_metric(commit, "numRemovedFiles", "num_removed_files"):
+        if commit["operation"] != "WRITE" or _removed_rows(commit):
             at = f"{commit['operation']} at v{commit['version']}"
             return Plan("rebuild", f"ratings_bronze rows were replaced or removed since v{since} ({at})")
     added = [commit_metric(c, "numOutputRows", "num_added_rows") for c in commits]
@@ -113,18 +113,21 @@ def follow(silver: TableRef, since: int, spark: SparkSession | None = None) -> P
         if commit["operation"] != "MERGE":
             at = f"{commit['operation']} at v{commit['version']}"
             return Plan("rebuild", f"ratings_silver was rebuilt since v{since} ({at})")
-    changed = [
-        None if inserted is None or updated is None else inserted + updated
-        for inserted, updated in (
-            (
-                commit_metric(c, "numTargetRowsInserted", "num_target_rows_inserted"),
-                commit_metric(c, "numTargetRowsUpdated", "num_target_rows_updated"),
-            )
-            for c in commits
-        )
-    ]
     merge = Plan("merge", f"ratings_silver only inserted or updated ratings since v{since}", since)
-    return with_changes(merge, silver, changed, spark)
+    return with_changes(merge, silver, [_merged_rows(c) for c in commits], spark)
+
+
+def _removed_rows(commit: dict) -> bool:
+    """Whether a write commit removed rows: a file, or rows counted as deleted (Delta Spark's replaceWhere)."""
+    removed = (("numRemovedFiles", "num_removed_files"), ("numDeletedRows", "num_deleted_rows"))
+    return any(commit_metric(commit, spark_name, rs_name) for spark_name, rs_name in removed)
+
+
+def _merged_rows(commit: dict) -> int | None:
+    """The rows a MERGE commit inserted or updated, from its metrics; None when they are missing."""
+    inserted = commit_metric(commit, "numTargetRowsInserted", "num_target_rows_inserted")
+    updated = commit_metric(commit, "numTargetRowsUpdated", "num_target_rows_updated")
+    return None if inserted is None or updated is None else inserted + updated
 
 
 def with_changes(step: Plan, table: TableRef, rows: list[int | None], spark: SparkSession | None) -> Plan:
