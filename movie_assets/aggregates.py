@@ -20,7 +20,7 @@ from pyspark.sql import SparkSession
 from movie_assets import schemas as S
 from movie_assets.delta_rs import data_version, open_table, replace_rows
 from movie_assets.delta_tables import MissingTableError, TableRef, write_table
-from movie_assets.ratings import CHANGE_TYPE, SILVER_VERSION, SMALL_BATCH, Plan, follow
+from movie_assets.ratings import CHANGE_TYPE, MERGES, SILVER_VERSION, SMALL_BATCH, Plan, catch_up
 from movie_assets.transforms import mean_count
 
 _HALF_STARS, _COUNT = "half_stars_sum", "count_sum"  # the names Arrow gives the summed columns
@@ -36,7 +36,7 @@ def plan(path: str, name: str, ratings: TableRef, full_refresh: bool) -> Plan:
         return Plan("rebuild", f"{name} does not exist yet")
     if since is None:
         return Plan("rebuild", f"{name} does not record which ratings_silver version it reflects")
-    step = follow(ratings, since)
+    step = catch_up(ratings, since, MERGES)
     if step.mode != "merge":
         return step
     if step.changes is None:

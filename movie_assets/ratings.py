@@ -8,6 +8,7 @@ last commit that changed rows: maintenance commits are skipped).
 """
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import pyarrow as pa
@@ -69,52 +70,15 @@ class Plan:
     changes: pa.Table | None = None
 
 
-def plan(spark: SparkSession, silver_path: str, bronze: TableRef, full_refresh: bool) -> Plan:
-    """Merge when bronze only gained rows since silver was built; else rebuild (or nothing, if current).
+@dataclass(frozen=True)
+class Growth:
+    """The commits of an input that a table built from it can follow by merging, read from the input's log."""
 
-    Whether bronze only gained rows is read from its log: every commit since was a write that removed no file.
-    """
-    if full_refresh:
-        return Plan("rebuild", "full_refresh was asked")
-    try:  # the last commit that changed rows: OPTIMIZE and VACUUM (maintenance_job) commit without userMetadata
-        since = data_version(open_table(silver_path, keys.RATINGS_SILVER))[1].get(BRONZE_VERSION)
-    except MissingTableError:
-        return Plan("rebuild", "ratings_silver does not exist yet")
-    if since is None:
-        return Plan("rebuild", "ratings_silver does not record which ratings_bronze version it reflects")
-    if since == bronze.version:
-        return Plan("current", f"ratings_silver already reflects ratings_bronze v{since}")
-    if since > bronze.version:
-        return Plan("rebuild", f"ratings_silver reflects v{since}, newer than ratings_bronze v{bronze.version}")
-    commits = data_commits(bronze, since)
-    if not commits:
-        return Plan("current", f"ratings_silver reflects ratings_bronze v{since}; later commits only compacted it")
-    for commit in commits:
-        if commit["operation"] != "WRITE" or _removed_rows(commit):
-            at = f"{commit['operation']} at v{commit['version']}"
-            return Plan("rebuild", f"ratings_bronze rows were replaced or removed since v{since} ({at})")
-    added = [commit_metric(c, "numOutputRows", "num_added_rows") for c in commits]
-    merge = Plan("merge", f"ratings_bronze only gained rows since v{since}", since)
-    return with_changes(merge, bronze, added, spark)
-
-
-def follow(silver: TableRef, since: int, spark: SparkSession | None = None) -> Plan:
-    """How a table built from `ratings_silver` at version `since` catches up: merge what silver inserted or
-    updated since (every commit since was a MERGE, which neither deletes nor rewrites silver); else rebuild.
-    Without `spark`, a feed too large for the driver is not checked (the caller rebuilds instead)."""
-    if since == silver.version:
-        return Plan("current", f"already reflects ratings_silver v{since}")
-    if since > silver.version:
-        return Plan("rebuild", f"reflects ratings_silver v{since}, newer than v{silver.version}")
-    commits = data_commits(silver, since)
-    if not commits:
-        return Plan("current", f"reflects ratings_silver v{since}; later commits only compacted it")
-    for commit in commits:
-        if commit["operation"] != "MERGE":
-            at = f"{commit['operation']} at v{commit['version']}"
-            return Plan("rebuild", f"ratings_silver was rebuilt since v{since} ({at})")
-    merge = Plan("merge", f"ratings_silver only inserted or updated ratings since v{since}", since)
-    return with_changes(merge, silver, [_merged_rows(c) for c in commits], spark)
+    operation: str  # the only data operation followed: bronze's appends are WRITEs, silver's changes MERGEs
+    grew: str  # what such commits did, for the plan's reason
+    broke: str  # what any other data commit did
+    changed_rows: Callable[[dict], int | None]  # rows a followed commit added or changed (None: not recorded)
+    removed_rows: Callable[[dict], bool] = lambda commit: False  # whether a followed commit also removed rows
 
 
 def _removed_rows(commit: dict) -> bool:
@@ -128,6 +92,49 @@ def _merged_rows(commit: dict) -> int | None:
     inserted = commit_metric(commit, "numTargetRowsInserted", "num_target_rows_inserted")
     updated = commit_metric(commit, "numTargetRowsUpdated", "num_target_rows_updated")
     return None if inserted is None or updated is None else inserted + updated
+
+
+APPENDS = Growth(
+    "WRITE",
+    "only gained rows",
+    "had rows replaced or removed",
+    lambda commit: commit_metric(commit, "numOutputRows", "num_added_rows"),
+    _removed_rows,
+)
+MERGES = Growth("MERGE", "only inserted or updated ratings", "was rebuilt", _merged_rows)
+
+
+def plan(spark: SparkSession, silver_path: str, bronze: TableRef, full_refresh: bool) -> Plan:
+    """Merge when bronze only gained rows since silver was built; else rebuild (or nothing, if current)."""
+    if full_refresh:
+        return Plan("rebuild", "full_refresh was asked")
+    try:  # the last commit that changed rows: OPTIMIZE and VACUUM (maintenance_job) commit without userMetadata
+        since = data_version(open_table(silver_path, keys.RATINGS_SILVER))[1].get(BRONZE_VERSION)
+    except MissingTableError:
+        return Plan("rebuild", "ratings_silver does not exist yet")
+    if since is None:
+        return Plan("rebuild", "ratings_silver does not record which ratings_bronze version it reflects")
+    return catch_up(bronze, since, APPENDS, spark)
+
+
+def catch_up(source: TableRef, since: int, growth: Growth, spark: SparkSession | None = None) -> Plan:
+    """How a table that reflects `source` at version `since` catches up, from `source`'s log: nothing when no
+    commit since changed rows; a merge of its change feed when every one was a `growth` commit; else a rebuild.
+    Without `spark`, a feed too large for the driver is not checked (the caller rebuilds instead)."""
+    name = source.name
+    if since == source.version:
+        return Plan("current", f"already reflects {name} v{since}")
+    if since > source.version:
+        return Plan("rebuild", f"reflects {name} v{since}, newer than v{source.version}")
+    commits = data_commits(source, since)
+    if not commits:
+        return Plan("current", f"reflects {name} v{since}; later commits only compacted it")
+    for commit in commits:
+        if commit["operation"] != growth.operation or growth.removed_rows(commit):
+            at = f"{commit['operation']} at v{commit['version']}"
+            return Plan("rebuild", f"{name} {growth.broke} since v{since} ({at})")
+    merge = Plan("merge", f"{name} {growth.grew} since v{since}", since)
+    return with_changes(merge, source, [growth.changed_rows(commit) for commit in commits], spark)
 
 
 def with_changes(step: Plan, table: TableRef, rows: list[int | None], spark: SparkSession | None) -> Plan:

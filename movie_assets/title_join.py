@@ -14,7 +14,16 @@ from movie_assets import delta_rs, keys
 from movie_assets import schemas as S
 from movie_assets.delta_rs import data_version, open_table
 from movie_assets.delta_tables import MissingTableError, TableRef, merge_rows, write_table
-from movie_assets.ratings import CHANGE_FEED_ERRORS, CHANGE_TYPE, COMMIT_VERSION, SILVER_VERSION, Plan, changes, follow
+from movie_assets.ratings import (
+    CHANGE_FEED_ERRORS,
+    CHANGE_TYPE,
+    COMMIT_VERSION,
+    MERGES,
+    SILVER_VERSION,
+    Plan,
+    catch_up,
+    changes,
+)
 from movie_assets.transforms import ratings_with_titles
 
 MOVIES_VERSION = "movies_bronze_version"
@@ -35,7 +44,7 @@ def plan(spark: SparkSession, path: str, ratings: TableRef, movies: TableRef, fu
         return Plan("rebuild", f"movies_bronze's titles changed since v{titles}")
     if since == ratings.version:
         return Plan("current", f"already reflects ratings_silver v{since} and movies_bronze v{titles}")
-    return follow(ratings, since, spark)
+    return catch_up(ratings, since, MERGES, spark)
 
 
 def same_titles(spark: SparkSession, movies: TableRef, version: int) -> bool:
