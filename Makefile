@@ -56,12 +56,16 @@ home:
 	mkdir -p $(DAGSTER_HOME)
 	test -f $(DAGSTER_HOME)/dagster.yaml || cp deploy/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
+# Two pytest-xdist workers, each given whole files in the order conftest.py sets (the longest first); a
+# test file, or one test, runs alone with plain `.venv/bin/pytest PATH`.
+PYTEST := $(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder
+
 test: install java chromium lint
-	$(BIN)/pytest
+	$(PYTEST)
 
 # Unit tests only (no real servers, no large tables): about a minute and a half.
 test-fast: install java lint
-	$(BIN)/pytest -m "not e2e and not slow"
+	$(PYTEST) -m "not e2e and not slow"
 
 demo: install java home
 	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/python -m movie_assets.demo

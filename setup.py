@@ -29,6 +29,7 @@ setup(
         # Tests cover the app too; Playwright drives Debian's Chromium (it downloads no browser of its own).
         "dev": [
             "pytest>=8",
+            "pytest-xdist>=3.6",  # make test runs two workers
             "ruff>=0.6",
             "playwright>=1.50",
             "streamlit>=1.40",

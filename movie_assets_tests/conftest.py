@@ -13,6 +13,16 @@ from movie_assets_tests.ml_small import SELECTION, land
 
 ML_SMALL = Path(__file__).resolve().parents[1] / "samples" / "ml-latest-small"
 TEST_SPARK = {"master": "local[2]", "shuffle_partitions": 2, "driver_memory": "2g"}
+# `make test` hands whole files to two pytest-xdist workers in collection order: the daemon's file, the longest,
+# starts on one worker while the other runs the files that share the real sample's run (`ml_small_run`, once per
+# worker), the longest of them first.
+FIRST = ["test_daemon_e2e.py", "test_spark_cluster.py", "test_e2e_ml_small.py", "test_concurrent_runs.py",
+         "test_streamlit_app.py"]  # fmt: skip
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Those files first, in that order; every other test keeps its place (a stable sort)."""
+    items.sort(key=lambda item: FIRST.index(item.path.name) if item.path.name in FIRST else len(FIRST))
 
 
 @pytest.fixture(scope="session")
