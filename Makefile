@@ -58,14 +58,13 @@ home:
 
 # Two pytest-xdist workers, each given whole files in the order conftest.py sets (the longest first); a
 # test file, or one test, runs alone with plain `.venv/bin/pytest PATH`.
-PYTEST := $(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder
-
 test: install java chromium lint
-	$(PYTEST)
+	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder
 
-# Unit tests only (no real servers, no large tables): about a minute and a half.
+# Unit tests only (no real servers, no large tables): about a minute and a half, serially (two workers, each
+# starting its own Spark session, took longer).
 test-fast: install java lint
-	$(PYTEST) -m "not e2e and not slow"
+	$(BIN)/pytest -m "not e2e and not slow"
 
 demo: install java home
 	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/python -m movie_assets.demo
