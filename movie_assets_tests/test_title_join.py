@@ -7,6 +7,7 @@ from pyspark.sql import SparkSession
 
 from movie_assets import title_join
 from movie_assets.delta_tables import TableRef, merge_rows, table_version, write_table
+from movie_assets.ratings import SMALL_BATCH
 
 pytestmark = pytest.mark.slow  # Delta commits through Spark: not in make test-fast
 
@@ -14,7 +15,12 @@ RATINGS = "userId int, movieId int, rating double, timestamp int, source_file st
 MOVIES = "movieId int, title string, genres string"
 
 
-def test_titles_merge_what_silver_changed_and_rebuild_on_new_titles(spark: SparkSession, tmp_path: Path) -> None:
+@pytest.mark.parametrize("small_batch", [SMALL_BATCH, 0], ids=["delta-rs", "spark"])
+def test_titles_merge_what_silver_changed_and_rebuild_on_new_titles(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_batch: int
+) -> None:
+    """Both MERGE engines: silver's change feed read and merged by delta-rs up to SMALL_BATCH rows, by Spark beyond."""
+    monkeypatch.setattr("movie_assets.ratings.SMALL_BATCH", small_batch)
     silver, movies, path = str(tmp_path / "silver"), str(tmp_path / "movies"), str(tmp_path / "titled")
     ref = lambda p, name: TableRef(name, p, table_version(spark, p))  # noqa: E731
     write_movies = lambda rows: write_table(spark.createDataFrame(rows, MOVIES), movies)  # noqa: E731
@@ -24,6 +30,8 @@ def test_titles_merge_what_silver_changed_and_rebuild_on_new_titles(spark: Spark
     def refresh() -> tuple[str, dict[str, int]]:
         ratings, titles = ref(silver, "ratings_silver"), ref(movies, "movies_bronze")
         step = title_join.plan(spark, path, ratings, titles, full_refresh=False)
+        if step.mode == "merge":
+            assert (step.changes is None) == (small_batch == 0)  # the engine under test merges
         return step.mode, title_join.refresh(spark, path, ratings, titles, step)
 
     rows = lambda: sorted(tuple(r) for r in spark.read.format("delta").load(path).collect())  # noqa: E731
