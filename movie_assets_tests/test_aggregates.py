@@ -15,7 +15,9 @@ pytestmark = pytest.mark.slow  # Delta commits through Spark: not in make test-f
 RATINGS = "userId int, movieId int, rating double, timestamp int, source_file string"
 
 
-def test_means_move_with_what_silver_changed_and_equal_a_rebuild(spark: SparkSession, tmp_path: Path) -> None:
+def test_means_move_with_what_silver_changed_and_equal_a_rebuild(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     silver, path = str(tmp_path / "silver"), str(tmp_path / "movie_means")
     first = [(1, 1, 3.0, 100, "a.csv"), (2, 1, 2.0, 100, "a.csv"), (3, 1, 2.0, 100, "a.csv"), (1, 2, 0.5, 100, "a.csv")]
     write_table(spark.createDataFrame(first, RATINGS), silver)
@@ -44,6 +46,12 @@ def test_means_move_with_what_silver_changed_and_equal_a_rebuild(spark: SparkSes
     assert rows() == [(3, 5.0, 1), (2, 4.0, 1), (1, 11.5 / 5, 5)]  # ordered by mean desc, count desc
     rebuilt = mean_count(spark.read.format("delta").load(silver), S.MOVIE_ID)
     assert [tuple(r) for r in rebuilt.collect()] == rows()  # the same doubles, not only close ones
+
+    # more changed ratings than the driver takes (here, any): rebuilt from every rating, in one pass
+    monkeypatch.setattr("movie_assets.ratings.SMALL_BATCH", 0)
+    merge_rows(spark.createDataFrame([(6, 2, 3.0, 500, "e.csv")], RATINGS), silver, on, {})
+    assert refresh() == "rebuild"
+    assert rows() == [(3, 5.0, 1), (2, 3.5, 2), (1, 11.5 / 5, 5)]
 
     # silver rebuilt (its rows replaced): the means are rebuilt from every rating
     write_table(spark.createDataFrame([(9, 1, 1.5, 400, "d.csv")], RATINGS), silver)
