@@ -31,14 +31,13 @@ from movie_assets.delta_rs import (
     uri,
 )
 from movie_assets.delta_tables import MissingTableError, TableRef, merge_rows, write_table
-from movie_assets.transforms import latest_ratings
+from movie_assets.transforms import SILVER_COLUMNS, latest_ratings
 
 BRONZE_VERSION = "ratings_bronze_version"
 SILVER_VERSION = "ratings_silver_version"  # what a table built from ratings_silver records it reflects
 CHANGE_TYPE = "_change_type"
 RATINGS_PER_FILE = 1_000_000  # 6-7 MB of Parquet: what a MERGE for one user reads and may rewrite
 SMALL_BATCH = 1_000_000  # changed ratings read and merged through delta-rs, in the driver (about 40 MB)
-FEED_COLUMNS = [S.USER_ID, S.MOVIE_ID, S.RATING, S.TIMESTAMP, S.SOURCE_FILE]
 COMMIT_VERSION = "_commit_version"
 # Reading a change feed fails when it is off for that range (AnalysisException) or when VACUUM removed the files
 # it needs (a failed job): either way the reader falls back to the whole table.
@@ -149,7 +148,7 @@ def with_changes(step: Plan, table: TableRef, rows: list[int | None], spark: Spa
                 return Plan("rebuild", f"{table.name}'s changes since v{step.since} cannot be read ({condition(err)})")
         return step
     try:
-        feed = change_feed(table, step.since, [*FEED_COLUMNS, CHANGE_TYPE, COMMIT_VERSION])
+        feed = change_feed(table, step.since, [*SILVER_COLUMNS, CHANGE_TYPE, COMMIT_VERSION])
     except FEED_ERRORS as err:
         return Plan("rebuild", f"{table.name}'s changes since v{step.since} cannot be read ({err})")
     return replace(step, changes=feed)
@@ -191,8 +190,8 @@ def merge(spark: SparkSession, bronze: TableRef, step: Plan, silver_path: str) -
     on, stamp = [S.USER_ID, S.MOVIE_ID], {BRONZE_VERSION: bronze.version}
     if step.changes is None:
         added = changes(spark, bronze, step.since).where(F.col(CHANGE_TYPE) == "insert")
-        batch = latest_ratings(added.select(*FEED_COLUMNS))
+        batch = latest_ratings(added)
         return merge_rows(batch, silver_path, on, stamp, update_when=_later("s", "t"), range_key=S.USER_ID)
-    added = spark.createDataFrame(step.changes.select(FEED_COLUMNS))  # only inserts: the plan saw no removal
+    added = spark.createDataFrame(step.changes.select(SILVER_COLUMNS))  # only inserts: the plan saw no removal
     rows = latest_ratings(added).toArrow()
     return delta_rs.merge_rows(silver_path, rows, on, stamp, update_when=_later("s", "t"), range_key=S.USER_ID)

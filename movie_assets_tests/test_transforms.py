@@ -1,12 +1,9 @@
 """Silver transforms on tiny DataFrames: exact rows."""
 
-import pytest
 from pyspark.sql import SparkSession
 
 from movie_assets import schemas as S
-from movie_assets import transforms
 from movie_assets.transforms import latest_ratings, mean_count, ratings_with_titles
-from movie_assets_tests.conftest import optimized_plan
 
 RATINGS = [(1, 10, 4.0, 1), (1, 11, 2.0, 2), (2, 10, 5.0, 3), (3, 12, 3.0, 4), (3, 10, 3.0, 5)]
 
@@ -36,15 +33,6 @@ def test_ratings_left_joined_to_titles(spark: SparkSession) -> None:
     ]
 
 
-@pytest.fixture(params=["literal", "join"])
-def file_ranks(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Both ways of ranking the file names: a literal array (few files) and a broadcast join (many)."""
-    if request.param == "join":
-        monkeypatch.setattr(transforms, "FILES_IN_A_LITERAL", 0)
-    return request.param
-
-
-@pytest.mark.usefixtures("file_ranks")
 def test_the_later_timestamp_wins(spark: SparkSession) -> None:
     rows = [
         (1, 10, 2.0, 100, "ratings.csv"),
@@ -63,7 +51,7 @@ def test_the_later_timestamp_wins(spark: SparkSession) -> None:
     assert [tuple(r) for r in mean_count(latest_ratings(df), S.USER_ID).collect()] == [(2, 5.0, 1), (1, 3.75, 2)]
 
 
-def test_ties_go_to_the_later_file_then_the_higher_rating(spark: SparkSession, file_ranks: str) -> None:
+def test_ties_go_to_the_later_file_then_the_higher_rating(spark: SparkSession) -> None:
     rows = [
         (1, 10, 2.0, 100, "ratings_b.csv"),  # same timestamp, later file name: wins
         (1, 10, 4.5, 100, "ratings_a.csv"),
@@ -73,11 +61,23 @@ def test_ties_go_to_the_later_file_then_the_higher_rating(spark: SparkSession, f
         (2, 12, 4.0, 0, "ratings_c.csv"),
     ]
     df = spark.createDataFrame(rows, "userId INT, movieId INT, rating DOUBLE, timestamp INT, source_file STRING")
-    latest = latest_ratings(df)
-    assert ("Join LeftOuter" in optimized_plan(latest)) == (file_ranks == "join")
-    got = sorted(tuple(r) for r in latest.collect())
+    got = sorted(tuple(r) for r in latest_ratings(df).collect())
     assert got == [
         (1, 10, 2.0, 100, "ratings_b.csv"),
         (1, 11, 5.0, 7, "ratings_a.csv"),
         (2, 12, 3.5, 2_147_483_647, "ratings_a.csv"),
     ]
+
+
+def test_a_rebuild_shuffles_once_by_userid_ranges(spark: SparkSession) -> None:
+    """The window reuses the range shuffle: each partition holds whole userId ranges, deduplicated in place."""
+    rows = [(u, m, 1.0 + m % 9 / 2, m, "ratings.csv") for u in range(1, 41) for m in range(1, 6)]
+    rows += [(u, 1, 5.0, 100, "ratings_2.csv") for u in range(1, 41)]  # a later rating of movie 1 by every user
+    df = spark.createDataFrame(rows, "userId INT, movieId INT, rating DOUBLE, timestamp INT, source_file STRING")
+    latest = latest_ratings(df, user_ranges=4)
+    plan = latest._jdf.queryExecution().executedPlan().toString()
+    assert plan.count("Exchange") == 1 and "rangepartitioning(userId" in plan, plan
+    parts = latest.rdd.glom().map(lambda part: sorted({row.userId for row in part})).collect()
+    assert sorted(u for part in parts for u in part) == list(range(1, 41))  # each user in one partition
+    assert all(part == list(range(part[0], part[-1] + 1)) for part in parts if part)  # of consecutive userIds
+    assert latest.count() == 200 and latest.where("movieId = 1 AND rating = 5.0").count() == 40
