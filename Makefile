@@ -61,7 +61,7 @@ home:
 test: install java chromium lint
 	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder
 
-# Unit tests only (no real servers, no large tables): about a minute and a half, serially (two workers, each
+# Unit tests only (no real servers, no large tables): a minute or two, serially (two workers, each
 # starting its own Spark session, took longer).
 test-fast: install java lint
 	$(BIN)/pytest -m "not e2e and not slow"
