@@ -31,8 +31,9 @@ $(JARS_STAMP): deploy/delta-jars.pom.xml | $(STAMP)
 
 # The classes a Spark session loads, archived once for Java's class data sharing (movie_assets/class_archive.py):
 # every later session maps them instead of loading them, and starts seconds sooner. Without Java it is skipped.
+# It is rebuilt when the session's JVM options (resources/spark.py) change.
 ARCHIVE := $(VENV)/spark-classes.jsa
-$(ARCHIVE): $(STAMP) $(JARS_STAMP) movie_assets/class_archive.py
+$(ARCHIVE): $(STAMP) $(JARS_STAMP) movie_assets/class_archive.py movie_assets/resources/spark.py
 	@echo "archiving the classes of a Spark session (about a minute, once)"
 	@$(BIN)/python -m movie_assets.class_archive $@ > $(VENV)/class-archive.log 2>&1 || { cat $(VENV)/class-archive.log; exit 1; }
 	@tail -n 1 $(VENV)/class-archive.log

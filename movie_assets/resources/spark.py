@@ -55,8 +55,13 @@ def delta_jars_config() -> dict[str, str]:
 
 
 def java_options() -> str:
-    """The JVM options of the driver and of the executors (in local mode, the driver's JVM runs the tasks)."""
-    return f"-Xss16m -Dlog4j2.configurationFile={LOG4J2.as_uri()}"
+    """The JVM options of the driver and of the executors (in local mode, the driver's JVM runs the tasks).
+
+    The parallel collector, not Java's default (G1): batch work wants throughput, not short pauses. At 25M on 2
+    cores, alternated in fresh sessions: the explicit ALS fit 55.9-56.9 s against 59.4-60.2 s with G1,
+    ratings_silver's rebuild 31.9-32.1 s against 32.8-33.6 s, the session start 3.1 s against 3.3 s.
+    """
+    return f"-Xss16m -XX:+UseParallelGC -Dlog4j2.configurationFile={LOG4J2.as_uri()}"
 
 
 def class_archive() -> Path:
