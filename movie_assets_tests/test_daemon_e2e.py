@@ -62,7 +62,7 @@ def server(ml_small: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         "DAGSTER_HOME": str(home),
         "MOVIE_ASSETS_DATA_DIR": str(root),
         "MOVIE_ASSETS_SENSOR_INTERVAL": "5",
-        "MOVIE_ASSETS_SPARK_SHUFFLE_PARTITIONS": "4",
+        "MOVIE_ASSETS_SPARK_SHUFFLE_PARTITIONS": "2",
     }
     log = root / "dagster_dev.log"
     with open(log, "w") as out:
@@ -374,7 +374,7 @@ def test_ui_asset_graph_and_launchpad(
     assert (screenshots / "lineage.png").stat().st_size > 10_000
 
 
-def test_app_in_the_browser(server: tuple[Path, int, Path], browser: object, screenshots: Path) -> None:
+def test_app_in_the_browser(server: tuple[Path, int, Path], built: Path, browser: object, screenshots: Path) -> None:
     root, port, log = server
     app_port = free_port()
     env = {**os.environ, "MOVIE_ASSETS_DATA_DIR": str(root), "MOVIE_ASSETS_DAGSTER_URL": f"http://127.0.0.1:{port}"}
