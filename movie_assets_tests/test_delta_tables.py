@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 from movie_assets import sample_data
 from movie_assets.definitions import ASSETS
 from movie_assets.delta_tables import markdown_table, table_version, write_table
+from movie_assets_tests.conftest import write_csv
 
 pytestmark = pytest.mark.slow
 
@@ -64,13 +65,14 @@ def data_files(table: Path) -> set[str]:
 
 
 def test_sigkill_mid_write_keeps_the_previous_version(spark: SparkSession, tmp_path: Path, resources: dict) -> None:
-    sample_data.generate(tmp_path / "landing", 100_000, seed=1)
+    write_csv(tmp_path / "landing", "ratings.csv", "userId,movieId,rating,timestamp\n1,1,4.0,10\n2,1,3.5,11\n")
     assert dg.materialize(ASSETS, resources=resources, selection=["ratings_bronze"]).success
     table = tmp_path / "delta" / "ratings_bronze"
     before = sorted(tuple(r)[:4] for r in spark.read.format("delta").load(str(table)).collect())
+    assert before == [(1, 1, 4.0, 10), (2, 1, 3.5, 11)]
     files_before = data_files(table)
 
-    # A much larger file makes the next write long enough to be caught in the middle.
+    # The same file, a million ratings larger: the next write is long enough to be caught in the middle.
     sample_data.generate(tmp_path / "landing", 1_000_000, seed=2)
     home = tmp_path / "dagster_home"
     home.mkdir()
