@@ -9,25 +9,25 @@ from movie_assets.definitions import defs
 
 BRONZE = [keys.RATINGS_CSV, keys.MOVIES_CSV, keys.RATINGS_BRONZE, keys.RATINGS_QUARANTINE, keys.MOVIES_BRONZE,
           keys.MOVIES_QUARANTINE]  # fmt: skip
-BRONZE_CHECKS = [(keys.RATINGS_BRONZE, "ratings_expectations"), (keys.MOVIES_BRONZE, "movies_expectations"),
-                 (keys.MOVIES_BRONZE, "movies_unique"), (keys.RATINGS_BRONZE, "ratings_movies_known")]  # fmt: skip
+BRONZE_CHECKS = [k for k in defs.resolve_asset_graph().asset_check_keys if k.asset_key.to_user_string() in BRONZE]
 SILVER = {keys.RATINGS_SILVER, keys.USER_MEAN_COUNT_SILVER, keys.MOVIE_MEAN_COUNT_SILVER, keys.USER_MOVIE_TITLE_RATING}
 REFRESHED = SILVER | {keys.ALS_ITEM_FACTORS, keys.MOVIE_NEIGHBORS, keys.SIMILAR_MOVIES}
 
 
 def requested_after_bronze(failed_check: str | None = None) -> set[str]:
-    """The keys one tick requests once bronze is materialized and its checks evaluated (`failed_check` failed)."""
+    """The keys one tick requests once bronze is materialized and every check on it evaluated (all passed but
+    `failed_check`)."""
     with dg.instance_for_test() as instance:
         before = dg.evaluate_automation_conditions(defs=defs, instance=instance)
         assert before.total_requested == 0  # nothing to build from
         for key in BRONZE:
             instance.report_runless_asset_event(dg.AssetMaterialization(key))
-        for asset, check in BRONZE_CHECKS:
+        for check in BRONZE_CHECKS:
             instance.report_runless_asset_event(
                 dg.AssetCheckEvaluation(
-                    asset_key=dg.AssetKey(asset),
-                    check_name=check,
-                    passed=check != failed_check,
+                    asset_key=check.asset_key,
+                    check_name=check.name,
+                    passed=check.name != failed_check,
                     severity=dg.AssetCheckSeverity.ERROR,
                 )
             )
