@@ -1,7 +1,7 @@
 """Progress of long Spark work in the Dagster log: the active stages and their finished tasks, every few seconds."""
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from pyspark import SparkContext
@@ -21,13 +21,20 @@ def active_stages(sc: SparkContext) -> list[str]:
 
 
 @contextmanager
-def spark_progress(log: object, sc: SparkContext, what: str, every_s: float = DEFAULT_EVERY_S) -> Iterator[None]:
-    """While the block runs, log `what` and Spark's active stages through `log.info` every `every_s` seconds."""
+def spark_progress(
+    log: object, context: Callable[[], SparkContext | None], what: str, every_s: float = DEFAULT_EVERY_S
+) -> Iterator[None]:
+    """While the block runs, log `what` and Spark's active stages through `log.info` every `every_s` seconds.
+
+    `context` gives the SparkContext once a session is started (`DeltaSparkResource.started_context`), and None
+    before: a block that may need no Spark at all does not start it to report progress.
+    """
     done = threading.Event()
 
     def report() -> None:
         while not done.wait(every_s):
-            stages = active_stages(sc)
+            sc = context()
+            stages = active_stages(sc) if sc is not None else []
             if stages:
                 log.info(f"{what}: " + "; ".join(stages))
 

@@ -39,6 +39,8 @@ CHANGE_TYPE = "_change_type"
 RATINGS_PER_FILE = 1_000_000  # 6-7 MB of Parquet: what a MERGE for one user reads and may rewrite
 SMALL_BATCH = 1_000_000  # changed ratings read and merged through delta-rs, in the driver (about 40 MB)
 COMMIT_VERSION = "_commit_version"
+# A Spark session, started on the first call: the paths that need no Spark never call it.
+Spark = Callable[[], SparkSession]
 # Reading a change feed fails when it is off for that range (AnalysisException) or when VACUUM removed the files
 # it needs (a failed job): either way the reader falls back to the whole table.
 CHANGE_FEED_ERRORS = (PySparkException, Py4JJavaError)
@@ -103,7 +105,7 @@ APPENDS = Growth(
 MERGES = Growth("MERGE", "only inserted or updated ratings", "was rebuilt", _merged_rows)
 
 
-def plan(spark: SparkSession, silver_path: str, bronze: TableRef, full_refresh: bool) -> Plan:
+def plan(spark: Spark, silver_path: str, bronze: TableRef, full_refresh: bool) -> Plan:
     """Merge when bronze only gained rows since silver was built; else rebuild (or nothing, if current)."""
     if full_refresh:
         return Plan("rebuild", "full_refresh was asked")
@@ -116,7 +118,7 @@ def plan(spark: SparkSession, silver_path: str, bronze: TableRef, full_refresh: 
     return catch_up(bronze, since, APPENDS, spark)
 
 
-def catch_up(source: TableRef, since: int, growth: Growth, spark: SparkSession | None = None) -> Plan:
+def catch_up(source: TableRef, since: int, growth: Growth, spark: Spark | None = None) -> Plan:
     """How a table that reflects `source` at version `since` catches up, from `source`'s log: nothing when no
     commit since changed rows; a merge of its change feed when every one was a `growth` commit; else a rebuild.
     Without `spark`, a feed too large for the driver is not checked (the caller rebuilds instead)."""
@@ -136,14 +138,14 @@ def catch_up(source: TableRef, since: int, growth: Growth, spark: SparkSession |
     return with_changes(merge, source, [growth.changed_rows(commit) for commit in commits], spark)
 
 
-def with_changes(step: Plan, table: TableRef, rows: list[int | None], spark: SparkSession | None) -> Plan:
+def with_changes(step: Plan, table: TableRef, rows: list[int | None], spark: Spark | None) -> Plan:
     """`step` with `table`'s change feed since `step.since`, read by delta-rs when the log counts at most
     SMALL_BATCH changed `rows` (else left to Spark, whose reader is tried here); a rebuild when the feed cannot be
     read (it is off for that range, or VACUUM removed its files)."""
     if None in rows or sum(rows) > SMALL_BATCH:  # type: ignore[arg-type]
         if spark is not None:
             try:
-                changes(spark, table, step.since).count()
+                changes(spark(), table, step.since).count()
             except CHANGE_FEED_ERRORS as err:
                 return Plan("rebuild", f"{table.name}'s changes since v{step.since} cannot be read ({condition(err)})")
         return step
@@ -177,21 +179,28 @@ def rebuild(spark: SparkSession, bronze: TableRef, silver_path: str) -> None:
     write_table(latest, silver_path, user_metadata={BRONZE_VERSION: bronze.version})
 
 
-def merge(spark: SparkSession, bronze: TableRef, step: Plan, silver_path: str) -> dict[str, int]:
+def unique_pairs(rows: pa.Table) -> bool:
+    """Whether no two of `rows` have the same (userId, movieId)."""
+    return rows.group_by([S.USER_ID, S.MOVIE_ID]).aggregate([]).num_rows == rows.num_rows
+
+
+def merge(spark: Spark, bronze: TableRef, step: Plan, silver_path: str) -> dict[str, int]:
     """MERGE the rows bronze gained after `step.since` into silver; returns Delta's operation metrics.
 
     The MERGE reads only silver's files whose userIds overlap the new rows' min..max: ratings of new users read
     none, of neighbouring userIds the files of that range (a rebuild writes files of disjoint userId ranges),
     of users spread over all ids every file. A batch of at most SMALL_BATCH rows (its change feed in the plan)
-    is deduplicated by Spark in the driver's memory and MERGEd by delta-rs, with the same condition in
-    DataFusion's SQL: 1,000 new ratings onto the 25M silver in 0.4 s, where Delta Spark's MERGE takes 4-9 s in
-    a fresh JVM. A larger batch is read and MERGEd by Spark.
+    is MERGEd by delta-rs, with the same condition in DataFusion's SQL: 1,000 new ratings onto the 25M silver in
+    0.4 s, where Delta Spark's MERGE takes 4-9 s in a fresh JVM. Such a batch is its own latest ratings when no
+    pair in it repeats (no Spark); else Spark deduplicates it in the driver's memory first. A larger batch is
+    read and MERGEd by Spark.
     """
     on, stamp = [S.USER_ID, S.MOVIE_ID], {BRONZE_VERSION: bronze.version}
     if step.changes is None:
-        added = changes(spark, bronze, step.since).where(F.col(CHANGE_TYPE) == "insert")
+        added = changes(spark(), bronze, step.since).where(F.col(CHANGE_TYPE) == "insert")
         batch = latest_ratings(added)
         return merge_rows(batch, silver_path, on, stamp, update_when=_later("s", "t"), range_key=S.USER_ID)
-    added = spark.createDataFrame(step.changes.select(SILVER_COLUMNS))  # only inserts: the plan saw no removal
-    rows = latest_ratings(added).toArrow()
+    rows = step.changes.select(SILVER_COLUMNS)  # only inserts: the plan saw no removal
+    if not unique_pairs(rows):
+        rows = latest_ratings(spark().createDataFrame(rows)).toArrow()
     return delta_rs.merge_rows(silver_path, rows, on, stamp, update_when=_later("s", "t"), range_key=S.USER_ID)

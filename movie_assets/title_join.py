@@ -7,6 +7,8 @@ thousand rows instead of rewriting every rating. A silver rebuild (rows removed)
 a new movies_bronze version with the same titles (bronze rewrites the movies on every run) does not.
 """
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
@@ -21,15 +23,18 @@ from movie_assets.ratings import (
     MERGES,
     SILVER_VERSION,
     Plan,
+    Spark,
     catch_up,
     changes,
+    unique_pairs,
 )
-from movie_assets.transforms import ratings_with_titles
+from movie_assets.transforms import TITLE_COLUMNS, ratings_with_titles
 
 MOVIES_VERSION = "movies_bronze_version"
+CHANGED = ["insert", "update_postimage"]  # the change types that carry a rating as it now is
 
 
-def plan(spark: SparkSession, path: str, ratings: TableRef, movies: TableRef, full_refresh: bool) -> Plan:
+def plan(spark: Spark, path: str, ratings: TableRef, movies: TableRef, full_refresh: bool) -> Plan:
     """Merge when silver only inserted or updated ratings since the table was built, with the same titles."""
     if full_refresh:
         return Plan("rebuild", "full_refresh was asked")
@@ -40,7 +45,7 @@ def plan(spark: SparkSession, path: str, ratings: TableRef, movies: TableRef, fu
     since, titles = built.get(SILVER_VERSION), built.get(MOVIES_VERSION)
     if since is None or titles is None:
         return Plan("rebuild", "user_movie_title_rating does not record the versions it reflects")
-    if titles != movies.version and not same_titles(spark, movies, titles):
+    if titles != movies.version and not same_titles(spark(), movies, titles):
         return Plan("rebuild", f"movies_bronze's titles changed since v{titles}")
     if since == ratings.version:
         return Plan("current", f"already reflects ratings_silver v{since} and movies_bronze v{titles}")
@@ -59,25 +64,30 @@ def same_titles(spark: SparkSession, movies: TableRef, version: int) -> bool:
         return False
 
 
-def refresh(spark: SparkSession, path: str, ratings: TableRef, movies: TableRef, step: Plan) -> dict[str, int]:
+def refresh(spark: Spark, path: str, ratings: TableRef, movies: TableRef, step: Plan) -> dict[str, int]:
     """Carry out `step`; with a merge, Delta's row counts."""
     stamp = {SILVER_VERSION: ratings.version, MOVIES_VERSION: movies.version}
     if step.mode == "rebuild":
-        write_table(ratings_with_titles(ratings.read(spark), movies.read(spark)), path, user_metadata=stamp)
+        write_table(ratings_with_titles(ratings.read(spark()), movies.read(spark())), path, user_metadata=stamp)
     if step.mode != "merge":
         return {}
     keys = [S.USER_ID, S.MOVIE_ID]
     if step.changes is None:  # more than SMALL_BATCH: Spark reads silver's feed and MERGEs
-        rows = ratings_with_titles(latest(changes(spark, ratings, step.since)), movies.read(spark))
+        rows = ratings_with_titles(latest(changes(spark(), ratings, step.since)), movies.read(spark()))
         return merge_rows(rows, path, keys, stamp, range_key=S.USER_ID)
     # A few thousand rows and the titles (62k at 25M), all through the driver; delta-rs MERGEs as for silver.
-    titles = spark.createDataFrame(delta_rs.table_rows(movies, [S.MOVIE_ID, S.TITLE]))
-    batch = ratings_with_titles(latest(spark.createDataFrame(step.changes)), titles).toArrow()
+    titles = delta_rs.table_rows(movies, [S.MOVIE_ID, S.TITLE])
+    changed = step.changes.filter(pc.is_in(step.changes[CHANGE_TYPE], pa.array(CHANGED)))
+    if unique_pairs(changed):  # each pair's one change is its latest: the left join alone, in Arrow
+        batch = changed.join(titles, S.MOVIE_ID, join_type="left outer").select(TITLE_COLUMNS)
+    else:
+        feed = spark().createDataFrame(step.changes)
+        batch = ratings_with_titles(latest(feed), spark().createDataFrame(titles)).toArrow()
     return delta_rs.merge_rows(path, batch, keys, stamp, range_key=S.USER_ID)
 
 
 def latest(feed: DataFrame) -> DataFrame:
     """Each changed (userId, movieId)'s rating after the last change in silver's `feed`."""
-    changed = feed.where(F.col(CHANGE_TYPE).isin("insert", "update_postimage"))
+    changed = feed.where(F.col(CHANGE_TYPE).isin(CHANGED))
     last = Window.partitionBy(S.USER_ID, S.MOVIE_ID).orderBy(F.desc(COMMIT_VERSION))
     return changed.withColumn("_n", F.row_number().over(last)).where(F.col("_n") == 1)

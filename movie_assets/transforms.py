@@ -6,6 +6,7 @@ from pyspark.sql import functions as F
 from movie_assets import schemas as S
 
 SILVER_COLUMNS = [S.USER_ID, S.MOVIE_ID, S.RATING, S.TIMESTAMP, S.SOURCE_FILE]  # ratings_silver's, in order
+TITLE_COLUMNS = [S.USER_ID, S.MOVIE_ID, S.TITLE, S.RATING]  # user_movie_title_rating's, in order
 
 
 def latest_ratings(ratings: DataFrame, user_ranges: int | None = None) -> DataFrame:
@@ -40,4 +41,4 @@ def mean_count(ratings: DataFrame, key: str) -> DataFrame:
 def ratings_with_titles(ratings: DataFrame, movies: DataFrame) -> DataFrame:
     """Every rating, left-joined to its movie's title (null when the movie is unknown)."""
     titles = movies.select(S.MOVIE_ID, S.TITLE)
-    return ratings.join(titles, on=S.MOVIE_ID, how="left").select(S.USER_ID, S.MOVIE_ID, S.TITLE, S.RATING)
+    return ratings.join(titles, on=S.MOVIE_ID, how="left").select(TITLE_COLUMNS)

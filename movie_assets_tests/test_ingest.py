@@ -2,8 +2,10 @@
 
 import hashlib
 import random
+import re
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -263,3 +265,60 @@ def test_unquoted_lines_split_exactly_as_from_csv_reads_them(spark: SparkSession
     parts = lines.withColumn(ingest._PARTS, F.split(S.RAW_LINE, ",", -1))
     by_split = parts.select(ingest._split_fields(source).alias("f"))
     assert [tuple(r.f) for r in by_split.collect()] == [tuple(r.f) for r in by_csv.collect()]
+
+
+BRONZE_TYPES = {"userId": pa.int32(), "movieId": pa.int32(), "rating": pa.float64(), "timestamp": pa.int32()}
+PLAIN_CANDIDATES = [
+    *BAD_RATINGS, *UNQUOTED[ingest.RATINGS],
+    "1,1,0.5,0", "999999999,999999999,5.0,2099999999", "1,1,5,1", "7,3,4.5,1000000000", "2,3,1,964982703",
+    "1000000000,1,3.0,1", "01,1,3.0,1", "+1,1,3.0,1", "1,1,3.,1", "1,1,.5,1", "1,1,5.00,1", "1,1,3.0,2147483647",
+    "1,1,3.0,2147483648", "1,1,3.0,01", "1,1,3e0,1", "1,1,0.5,-0", "\ufeff1,1,3.0,1", "1,1,3.0,1\x0b", "1,1,3.0,1\x00",
+]  # fmt: skip
+
+
+def test_plain_lines_are_read_as_spark_parses_them(spark: SparkSession, tmp_path: Path) -> None:
+    """Each line that `read_plain` reads, Spark's parse keeps with the same values; a file with any other line is
+    left to Spark (None), as is one with a carriage return."""
+    rng = random.Random(7)
+    lines = PLAIN_CANDIDATES + [
+        f"{rng.randint(1, 10**9)},{rng.randint(1, 10**9)},{rng.randint(1, 10) / 2},{rng.randint(0, 2**31 - 1)}"
+        for _ in range(200)
+    ]
+    header = "userId,movieId,rating,timestamp\n"
+    every = write_csv(tmp_path, "ratings_every.csv", header + "\n".join(lines) + "\n")
+    spark_rows = {r.raw_line: r for r in parse(spark, [every], ingest.RATINGS).collect()}
+    plain = [line for line in lines if re.fullmatch(ingest.PLAIN_RATING, line)]
+    assert len(plain) > 150 and 0 < len(lines) - len(plain) < 60  # random lines beyond the plain range included
+    for line in plain:
+        parsed = spark_rows[line]
+        assert (parsed.line_kind, parsed.reason) == (ingest.KEPT, None), line
+
+    files = [write_csv(tmp_path, "ratings_plain.csv", "\ufeff" + header + "\n".join(plain) + "\n\n")]
+    files.append(write_csv(tmp_path, "ratings_header_only.csv", header))
+    rows, accounting = ingest.read_plain([ingest.inspect(str(f)) for f in files], ingest.RATINGS)
+    typed = rows.select(ingest.RATINGS.header).cast(pa.schema([*BRONZE_TYPES.items()]))  # as bronze's schema does
+    expected = [spark_rows[line] for line in plain]
+    assert [tuple(r.values()) for r in typed.to_pylist()] == [
+        (r.userId, r.movieId, r.rating, r.timestamp) for r in expected
+    ]
+    assert set(rows.column(S.SOURCE_FILE).to_pylist()) == {"ratings_plain.csv"}
+    assert accounting == [
+        {"source_file": "ratings_header_only.csv", "lines": 1, "header": 1, "blank": 0, "kept": 0, "quarantined": 0},
+        {
+            "source_file": "ratings_plain.csv",
+            "lines": len(plain) + 2,
+            "header": 1,
+            "blank": 1,
+            "kept": len(plain),
+            "quarantined": 0,
+        },
+    ]
+    for i, line in enumerate(sorted(set(lines) - set(plain))):  # each other line alone
+        path = write_csv(tmp_path, f"ratings_other_{i}.csv", header + line + "\n")
+        assert ingest.read_plain([ingest.inspect(str(path))], ingest.RATINGS) is None, line
+    for name, text in (
+        ("ratings_crlf.csv", header.replace("\n", "\r\n") + "1,1,3.0,1\r\n"),
+        ("ratings_blank.csv", header + "1,1,3.0,1\n \n"),
+    ):
+        assert ingest.read_plain([ingest.inspect(str(write_csv(tmp_path, name, text)))], ingest.RATINGS) is None, name
+    assert ingest.read_plain([ingest.inspect(str(files[0]))], ingest.MOVIES) is None  # movies have no plain form

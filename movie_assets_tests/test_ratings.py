@@ -45,10 +45,16 @@ def test_rebuild_writes_disjoint_user_ranges_and_merge_reads_only_the_new_rows_r
     spark.createDataFrame(later, BRONZE).write.format("delta").mode("append").save(bronze)
     lower = Path(silver) / files[0][0]
     lower.rename(lower.with_suffix(".away"))
-    grown = TableRef("ratings_bronze", bronze, 1)
-    step = ratings.plan(spark, silver, grown, full_refresh=False)
+    grown, asked = TableRef("ratings_bronze", bronze, 1), []
+
+    def session() -> SparkSession:
+        asked.append("spark")
+        return spark
+
+    step = ratings.plan(session, silver, grown, full_refresh=False)
     assert (step.mode, step.changes is None) == ("merge", small_batch == 0)  # delta-rs reads a small feed
-    merged = ratings.merge(spark, grown, step, silver)
+    merged = ratings.merge(session, grown, step, silver)
+    assert bool(asked) == (small_batch == 0)  # a small batch of distinct pairs is merged without Spark
     lower.with_suffix(".away").rename(lower)
 
     assert merged == {

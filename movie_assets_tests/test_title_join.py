@@ -27,12 +27,19 @@ def test_titles_merge_what_silver_changed_and_rebuild_on_new_titles(
     write_table(spark.createDataFrame([(1, 1, 3.0, 100, "a.csv"), (1, 2, 2.0, 100, "a.csv")], RATINGS), silver)
     write_movies([(1, "One (2000)", "Drama"), (2, "Two (2001)", "Comedy")])
 
+    asked: list[str] = []
+
+    def session() -> SparkSession:
+        asked.append("spark")
+        return spark
+
     def refresh() -> tuple[str, dict[str, int]]:
+        asked.clear()
         ratings, titles = ref(silver, "ratings_silver"), ref(movies, "movies_bronze")
-        step = title_join.plan(spark, path, ratings, titles, full_refresh=False)
+        step = title_join.plan(session, path, ratings, titles, full_refresh=False)
         if step.mode == "merge":
             assert (step.changes is None) == (small_batch == 0)  # the engine under test merges
-        return step.mode, title_join.refresh(spark, path, ratings, titles, step)
+        return step.mode, title_join.refresh(session, path, ratings, titles, step)
 
     rows = lambda: sorted(tuple(r) for r in spark.read.format("delta").load(path).collect())  # noqa: E731
     assert refresh() == ("rebuild", {})
@@ -41,22 +48,28 @@ def test_titles_merge_what_silver_changed_and_rebuild_on_new_titles(
     merge_rows(changed, silver, ["userId", "movieId"], {})
     one_each = {"numSourceRows": 2, "numTargetRowsInserted": 1, "numTargetRowsUpdated": 1}
     assert refresh() == ("merge", {**one_each, "numTargetFilesRemoved": 1})  # (1, 1)'s file rewritten
+    assert bool(asked) == (small_batch == 0)  # a small batch of distinct pairs is merged without Spark
     assert rows() == [(1, 1, "One (2000)", 4.5), (1, 2, "Two (2001)", 2.0), (2, 3, None, 1.0)]
     assert refresh() == ("current", {})
+    # (2, 3) changed twice since: its last change is merged (Spark picks it from the feed, small batch or not)
+    for rating, stamp in ((2.0, 300), (3.5, 400)):
+        merge_rows(spark.createDataFrame([(2, 3, rating, stamp, "c.csv")], RATINGS), silver, ["userId", "movieId"], {})
+    assert refresh()[0] == "merge" and asked
+    assert rows() == [(1, 1, "One (2000)", 4.5), (1, 2, "Two (2001)", 2.0), (2, 3, None, 3.5)]
 
     # movies rewritten with the same titles (bronze rewrites them every run): still a merge
     write_movies([(2, "Two (2001)", "Comedy"), (1, "One (2000)", "Drama|War")])
-    merge_rows(spark.createDataFrame([(3, 1, 2.0, 100, "c.csv")], RATINGS), silver, ["userId", "movieId"], {})
+    merge_rows(spark.createDataFrame([(3, 1, 2.0, 100, "d.csv")], RATINGS), silver, ["userId", "movieId"], {})
     assert refresh()[0] == "merge"
     # new titles: rebuilt, every row with its new title
     write_movies([(1, "Uno (2000)", "Drama"), (2, "Two (2001)", "Comedy")])
-    assert title_join.plan(spark, path, ref(silver, "s"), ref(movies, "m"), False).reason == (
+    assert title_join.plan(lambda: spark, path, ref(silver, "s"), ref(movies, "m"), False).reason == (
         "movies_bronze's titles changed since v1"
     )
     assert refresh()[0] == "rebuild"
     assert rows() == [
         (1, 1, "Uno (2000)", 4.5),
         (1, 2, "Two (2001)", 2.0),
-        (2, 3, None, 1.0),
+        (2, 3, None, 3.5),
         (3, 1, "Uno (2000)", 2.0),
     ]

@@ -75,7 +75,7 @@ def similarity_evaluation(
     """Hit rate@10 and NDCG@10 of the answers' factors on held-out likes, next to popularity and item-kNN."""
     prepare(pyspark, lakehouse)
     spark = pyspark.spark_session
-    with spark_progress(context.log, pyspark.spark_context, "answer evaluation"):
+    with spark_progress(context.log, pyspark.started_context, "answer evaluation"):
         data = Q.split(ratings_silver, config.split())
         data.train.persist()
         interactions = Q.Interactions.of(data.train)
@@ -168,7 +168,7 @@ def similarity_tuning(
         return scored
 
     with (
-        spark_progress(context.log, pyspark.spark_context, f"tuning {len(grid)} ALS settings"),
+        spark_progress(context.log, pyspark.started_context, f"tuning {len(grid)} ALS settings"),
         ThreadPool(config.parallelism) as pool,
     ):
         rows = [row for scored in pool.imap_unordered(fit_and_score, range(len(grid))) for row in scored]

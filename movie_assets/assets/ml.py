@@ -39,7 +39,7 @@ def als_item_factors(
     params = config.params()
     started = time.perf_counter()
     with spark_progress(
-        context.log, pyspark.spark_context, f"ALS fit, rank {params.rank}, {params.max_iter} iterations"
+        context.log, pyspark.started_context, f"ALS fit, rank {params.rank}, {params.max_iter} iterations"
     ):
         model = als.fit(ratings_silver, params)
     fit_seconds = time.perf_counter() - started
@@ -67,7 +67,7 @@ def als_evaluation(
     """RMSE and MAE of the explicit rating model (the original's ALS) on a seeded 80/20 split of the current ratings."""
     prepare(pyspark, lakehouse)
     config = als_models.rating
-    with spark_progress(context.log, pyspark.spark_context, "ALS fit and scoring on the 80/20 split"):
+    with spark_progress(context.log, pyspark.started_context, "ALS fit and scoring on the 80/20 split"):
         result = als.evaluate(ratings_silver, config.params())
     rows = [
         {"metric": "RMSE", "value": result.rmse},

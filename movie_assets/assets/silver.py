@@ -24,6 +24,11 @@ SILVER = {
 }
 
 
+def spark(pyspark: DeltaSparkResource) -> ratings.Spark:
+    """The run's session, started when first called: merging a small batch may need none."""
+    return lambda: pyspark.spark_session
+
+
 class SilverConfig(dg.Config):
     full_refresh: bool = Field(default=False, description="rebuild from all input rows, not only what changed")
 
@@ -37,15 +42,15 @@ def ratings_silver(
     lakehouse: Lakehouse,
 ) -> dg.MaterializeResult:
     """The current rating per (userId, movieId): the later timestamp wins (APPLY CHANGES), merged incrementally."""
-    spark, path = pyspark.spark_session, lakehouse.table_path(keys.RATINGS_SILVER)
-    step = ratings.plan(spark, path, ratings_bronze, config.full_refresh)
+    path = lakehouse.table_path(keys.RATINGS_SILVER)
+    step = ratings.plan(spark(pyspark), path, ratings_bronze, config.full_refresh)
     context.log.info(f"ratings_silver: {step.mode} ({step.reason})")
     merged: dict[str, int] = {}
-    with spark_progress(context.log, pyspark.spark_context, f"ratings_silver: {step.mode}"):
+    with spark_progress(context.log, pyspark.started_context, f"ratings_silver: {step.mode}"):
         if step.mode == "rebuild":
-            ratings.rebuild(spark, ratings_bronze, path)
+            ratings.rebuild(pyspark.spark_session, ratings_bronze, path)
         elif step.mode == "merge":
-            merged = ratings.merge(spark, ratings_bronze, step, path)
+            merged = ratings.merge(spark(pyspark), ratings_bronze, step, path)
     return dg.MaterializeResult(
         metadata={
             **table_metadata(path, keys.RATINGS_SILVER, preview_rows=10),
@@ -72,7 +77,7 @@ def _mean_count(name: str, key: str, of: str) -> dg.AssetsDefinition:
         step = aggregates.plan(path, name, ratings_silver, config.full_refresh)
         context.log.info(f"{name}: {step.mode} ({step.reason})")
         if step.mode == "rebuild":
-            with spark_progress(context.log, pyspark.spark_context, f"{name}: rebuild"):
+            with spark_progress(context.log, pyspark.started_context, f"{name}: rebuild"):
                 aggregates.rebuild(pyspark.spark_session, path, ratings_silver, key)
         elif step.mode == "update":
             aggregates.update(path, name, ratings_silver, step, key)
@@ -101,11 +106,11 @@ def user_movie_title_rating(
     lakehouse: Lakehouse,
 ) -> dg.MaterializeResult:
     """Every current rating with its movie's title (ratings left-joined to movies), merged incrementally."""
-    spark, path = pyspark.spark_session, lakehouse.table_path(keys.USER_MOVIE_TITLE_RATING)
-    step = title_join.plan(spark, path, ratings_silver, movies_bronze, config.full_refresh)
+    path = lakehouse.table_path(keys.USER_MOVIE_TITLE_RATING)
+    step = title_join.plan(spark(pyspark), path, ratings_silver, movies_bronze, config.full_refresh)
     context.log.info(f"user_movie_title_rating: {step.mode} ({step.reason})")
-    with spark_progress(context.log, pyspark.spark_context, f"user_movie_title_rating: {step.mode}"):
-        merged = title_join.refresh(spark, path, ratings_silver, movies_bronze, step)
+    with spark_progress(context.log, pyspark.started_context, f"user_movie_title_rating: {step.mode}"):
+        merged = title_join.refresh(spark(pyspark), path, ratings_silver, movies_bronze, step)
     return dg.MaterializeResult(
         metadata={
             **table_metadata(path, keys.USER_MOVIE_TITLE_RATING, preview_rows=10),

@@ -32,7 +32,7 @@ class DeltaTableIOManager(dg.ConfigurableIOManager):
 
     def handle_output(self, context: dg.OutputContext, obj: DataFrame) -> None:
         path = self._path(context)
-        with spark_progress(context.log, self.pyspark.spark_context, f"writing {context.asset_key.to_user_string()}"):
+        with spark_progress(context.log, self.pyspark.started_context, f"writing {context.asset_key.to_user_string()}"):
             write_table(obj, path)
         preview = int((context.definition_metadata or {}).get(PREVIEW_ROWS_KEY, 0))
         context.add_output_metadata(table_metadata(path, context.asset_key.to_user_string(), preview))

@@ -15,6 +15,7 @@ from dagster_pyspark import LazyPySparkResource
 from dagster_pyspark.resources import spark_session_from_config
 from delta.pip_utils import configure_spark_with_delta_pip
 from pydantic import Field
+from pyspark import SparkContext
 from pyspark.sql import SparkSession
 
 MASTER_ENV = "MOVIE_ASSETS_SPARK_MASTER"
@@ -208,6 +209,10 @@ class DeltaSparkResource(LazyPySparkResource):
                 os.environ.setdefault("SPARK_LOCAL_IP", LOOPBACK)  # and Spark need not warn about the hostname
             self._spark_session = spark_session_from_config(conf)
             self._spark_session.sparkContext.setLogLevel("WARN")
+
+    def started_context(self) -> SparkContext | None:
+        """The session's SparkContext if a step has started it, else None (this starts nothing)."""
+        return None if self._spark_session is None else self._spark_session.sparkContext
 
 
 def delta_spark_resource(

@@ -40,6 +40,7 @@ def test_exactly_once(spark: SparkSession, tmp_path: Path, resources: dict) -> N
     assert len(got) == 4 and (2, 3, 1.0, 13, "ratings_2.csv") in got
     metadata = result.asset_materializations_for_node("ratings_bronze")[0].metadata
     assert metadata["files_ingested"].value == 1 and metadata["rows_written"].value == 2
+    assert metadata["parsed_by"].value == "spark"  # a line is not plain ("bad"): Spark parses and quarantines it
     assert [
         r.raw_line for r in spark.read.format("delta").load(str(tmp_path / "delta/ratings_quarantine")).collect()
     ] == ["bad"]
@@ -49,8 +50,8 @@ def test_exactly_once(spark: SparkSession, tmp_path: Path, resources: dict) -> N
     assert ingest(resources).asset_materializations_for_node("ratings_bronze")[0].metadata["files_ingested"].value == 0
     assert version(spark, tmp_path, "ratings_bronze") == before and rows(spark, tmp_path, "ratings_bronze") == got
 
-    write_csv(landing, "ratings_2.csv", HEADER + "2,2,2.5,20\n")  # replaced content
-    ingest(resources)
+    write_csv(landing, "ratings_2.csv", HEADER + "2,2,2.5,20\n")  # replaced content, every line plain
+    assert ingest(resources).asset_materializations_for_node("ratings_bronze")[0].metadata["parsed_by"].value == "arrow"
     assert rows(spark, tmp_path, "ratings_bronze") == [
         (1, 1, 4.0, 10, "ratings.csv"),
         (1, 2, 3.0, 11, "ratings.csv"),
