@@ -20,7 +20,7 @@ from pyspark.sql import SparkSession
 from movie_assets import schemas as S
 from movie_assets.delta_rs import data_version, open_table, replace_rows
 from movie_assets.delta_tables import MissingTableError, TableRef, write_table
-from movie_assets.ratings import CHANGE_TYPE, MERGES, SILVER_VERSION, SMALL_BATCH, Plan, catch_up
+from movie_assets.ratings import CHANGE_TYPE, CHANGED, MERGES, SILVER_VERSION, SMALL_BATCH, Plan, catch_up
 from movie_assets.transforms import mean_count
 
 _HALF_STARS, _COUNT = "half_stars_sum", "count_sum"  # the names Arrow gives the summed columns
@@ -46,7 +46,7 @@ def plan(path: str, name: str, ratings: TableRef, full_refresh: bool) -> Plan:
 
 def moved_sums(feed: pa.Table, key: str) -> pa.Table:
     """Per id, how the sum (in half stars) and the count of its current ratings moved over the change `feed`."""
-    sign = pc.if_else(pc.is_in(feed[CHANGE_TYPE], pa.array(["insert", "update_postimage"])), 1, -1)
+    sign = pc.if_else(pc.is_in(feed[CHANGE_TYPE], pa.array(CHANGED)), 1, -1)
     half_stars = pc.multiply(pc.round(pc.multiply(feed[S.RATING], 2.0)).cast(pa.int64()), sign)
     moves = pa.table({key: feed[key], "half_stars": half_stars, "count": sign.cast(pa.int64())})
     return moves.group_by(key).aggregate([("half_stars", "sum"), ("count", "sum")])

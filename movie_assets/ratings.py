@@ -36,6 +36,7 @@ from movie_assets.transforms import SILVER_COLUMNS, latest_ratings
 BRONZE_VERSION = "ratings_bronze_version"
 SILVER_VERSION = "ratings_silver_version"  # what a table built from ratings_silver records it reflects
 CHANGE_TYPE = "_change_type"
+CHANGED = ["insert", "update_postimage"]  # the change types whose row is a rating as it now is
 RATINGS_PER_FILE = 1_000_000  # 6-7 MB of Parquet: what a MERGE for one user reads and may rewrite
 SMALL_BATCH = 1_000_000  # changed ratings read and merged through delta-rs, in the driver (about 40 MB)
 COMMIT_VERSION = "_commit_version"

@@ -19,6 +19,7 @@ from movie_assets.delta_tables import MissingTableError, TableRef, merge_rows, w
 from movie_assets.ratings import (
     CHANGE_FEED_ERRORS,
     CHANGE_TYPE,
+    CHANGED,
     COMMIT_VERSION,
     MERGES,
     SILVER_VERSION,
@@ -31,7 +32,6 @@ from movie_assets.ratings import (
 from movie_assets.transforms import TITLE_COLUMNS, ratings_with_titles
 
 MOVIES_VERSION = "movies_bronze_version"
-CHANGED = ["insert", "update_postimage"]  # the change types that carry a rating as it now is
 
 
 def plan(spark: Spark, path: str, ratings: TableRef, movies: TableRef, full_refresh: bool) -> Plan:
