@@ -5,10 +5,10 @@ import random
 import re
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import to_arrow_schema
 
 from movie_assets import ingest
 from movie_assets import schemas as S
@@ -267,7 +267,6 @@ def test_unquoted_lines_split_exactly_as_from_csv_reads_them(spark: SparkSession
     assert [tuple(r.f) for r in by_split.collect()] == [tuple(r.f) for r in by_csv.collect()]
 
 
-BRONZE_TYPES = {"userId": pa.int32(), "movieId": pa.int32(), "rating": pa.float64(), "timestamp": pa.int32()}
 PLAIN_CANDIDATES = [
     *BAD_RATINGS, *UNQUOTED[ingest.RATINGS],
     "1,1,0.5,0", "999999999,999999999,5.0,2099999999", "1,1,5,1", "7,3,4.5,1000000000", "2,3,1,964982703",
@@ -296,7 +295,7 @@ def test_plain_lines_are_read_as_spark_parses_them(spark: SparkSession, tmp_path
     files = [write_csv(tmp_path, "ratings_plain.csv", "\ufeff" + header + "\n".join(plain) + "\n\n")]
     files.append(write_csv(tmp_path, "ratings_header_only.csv", header))
     rows, accounting = ingest.read_plain([ingest.inspect(str(f)) for f in files], ingest.RATINGS)
-    typed = rows.select(ingest.RATINGS.header).cast(pa.schema([*BRONZE_TYPES.items()]))  # as bronze's schema does
+    typed = rows.select(ingest.RATINGS.header).cast(to_arrow_schema(ingest.RATINGS.schema))  # as bronze's does
     expected = [spark_rows[line] for line in plain]
     assert [tuple(r.values()) for r in typed.to_pylist()] == [
         (r.userId, r.movieId, r.rating, r.timestamp) for r in expected
