@@ -15,25 +15,26 @@ from dataclasses import replace
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyspark.sql import SparkSession
+from deltalake import DeltaTable
 
 from movie_assets import schemas as S
-from movie_assets.delta_rs import data_version, open_table, replace_rows
-from movie_assets.delta_tables import MissingTableError, TableRef, write_table
-from movie_assets.ratings import CHANGE_TYPE, CHANGED, MERGES, SILVER_VERSION, SMALL_BATCH, Plan, catch_up
+from movie_assets.delta_rs import data_version
+from movie_assets.delta_tables import TableRef
+from movie_assets.lake import commits
+from movie_assets.lake.commits import Snapshot
+from movie_assets.ratings import CHANGE_TYPE, CHANGED, MERGES, SILVER_VERSION, SMALL_BATCH, Plan, Spark, catch_up
 from movie_assets.transforms import mean_count
 
 _HALF_STARS, _COUNT = "half_stars_sum", "count_sum"  # the names Arrow gives the summed columns
 
 
-def plan(path: str, name: str, ratings: TableRef, full_refresh: bool) -> Plan:
-    """Update from silver's change feed when silver only merged since the table was built; else rebuild."""
+def plan(table: DeltaTable | None, name: str, ratings: TableRef, full_refresh: bool) -> Plan:
+    """Update from silver's change feed when silver only merged since `table` (as read) was built; else rebuild."""
     if full_refresh:
         return Plan("rebuild", "full_refresh was asked")
-    try:
-        since = data_version(open_table(path, name))[1].get(SILVER_VERSION)  # maintenance commits skipped
-    except MissingTableError:
+    if table is None:
         return Plan("rebuild", f"{name} does not exist yet")
+    since = data_version(table)[1].get(SILVER_VERSION)  # maintenance commits skipped
     if since is None:
         return Plan("rebuild", f"{name} does not record which ratings_silver version it reflects")
     step = catch_up(ratings, since, MERGES)
@@ -64,14 +65,14 @@ def updated(current: pa.Table, moved: pa.Table, key: str) -> pa.Table:
     return ordered.cast(current.schema)
 
 
-def rebuild(spark: SparkSession, path: str, ratings: TableRef, key: str) -> None:
-    """The table from every current rating (Spark: a pass over silver)."""
-    write_table(mean_count(ratings.read(spark), key), path, user_metadata={SILVER_VERSION: ratings.version})
-
-
-def update(path: str, name: str, ratings: TableRef, step: Plan, key: str) -> None:
-    """The table with the sums and counts moved by `step.changes` (silver's feed), rewritten in order as one
-    commit (delta-rs)."""
-    current = open_table(path, name).to_pyarrow_table()
-    moved = moved_sums(step.changes, key)
-    replace_rows(path, updated(current, moved, key), user_metadata={SILVER_VERSION: ratings.version})
+def refresh(spark: Spark, table: Snapshot, ratings: TableRef, key: str, full_refresh: bool) -> Plan:
+    """Plan from `table` as read and carry the plan out: a rebuild from every current rating (Spark: a pass over
+    silver), or the sums and counts as read moved by silver's feed and rewritten in order (delta-rs)."""
+    step = plan(table.table, table.name, ratings, full_refresh)
+    stamp = {SILVER_VERSION: ratings.version}
+    if step.mode == "rebuild":
+        commits.overwrite(table, mean_count(ratings.read(spark()), key), stamp)
+    elif step.mode == "update":
+        moved = moved_sums(step.changes, key)
+        commits.overwrite(table, updated(table.existing.to_pyarrow_table(), moved, key), stamp)
+    return step

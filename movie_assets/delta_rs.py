@@ -76,15 +76,12 @@ def sql(query: str, **tables: DeltaTable) -> list[dict[str, Any]]:
 
 
 def data_version(table: DeltaTable) -> tuple[int, dict[str, Any]]:
-    """The version and `userMetadata` of the table's last commit that changed rows (maintenance changes none).
-
-    delta-rs lists the log's newest commits whatever version `table` was opened at; when a writer has committed
-    since, this says only the opened version, with no metadata (so a lookup falls back to ranking).
-    """
-    if DeltaTable(table.table_uri).version() != table.version():
-        return table.version(), {}
-    for commit in table.history(limit=50):
-        if commit.get("operation") not in MAINTENANCE:
+    """The version and `userMetadata` of the table's last commit, up to the version it was opened at, that changed
+    rows (maintenance changes none). A table opened at an older version lists the log's newest commits, numbered
+    from its own version down: the history is read from the log as it is now, and the newer commits passed over."""
+    now = DeltaTable(table.table_uri)
+    for commit in now.history(limit=now.version() - table.version() + 50):
+        if commit["version"] <= table.version() and commit.get("operation") not in MAINTENANCE:
             text = commit.get("userMetadata")
             return int(commit["version"]), json.loads(text) if text else {}
     return table.version(), {}
@@ -145,51 +142,6 @@ def replace_rows(
         )
 
     retrying_conflicts(commit, f"writing {path}")
-
-
-def merge_rows(
-    path: str,
-    rows: pa.Table,
-    keys: list[str],
-    user_metadata: dict[str, Any],
-    update_when: str | None = None,
-    range_key: str | None = None,
-) -> dict[str, int]:
-    """`delta_tables.merge_rows` for a batch already in the driver: the same MERGE (and change feed) as one
-    delta-rs commit, retried on conflict; Delta Spark's names for the row counts.
-
-    SQL in `update_when` is DataFusion's over `s` and `t`; with `range_key`, the condition bounds the target to
-    the batch's range of it, so that delta-rs skips, by the files' statistics, every file that cannot match.
-    """
-    on = " AND ".join(f't."{k}" = s."{k}"' for k in keys)
-    if range_key is not None and rows.num_rows:
-        bounds = pc.min_max(rows[range_key]).as_py()
-        on += f' AND t."{range_key}" >= {bounds["min"]} AND t."{range_key}" <= {bounds["max"]}'
-    properties = CommitProperties(custom_metadata={"userMetadata": json.dumps(user_metadata, sort_keys=True)})
-
-    def commit() -> dict[str, int]:
-        table = DeltaTable(uri(path))
-        return (
-            table.merge(
-                rows.cast(table.to_pyarrow_dataset().schema),
-                predicate=on,
-                source_alias="s",
-                target_alias="t",
-                commit_properties=properties,
-            )
-            .when_matched_update_all(predicate=update_when)
-            .when_not_matched_insert_all()
-            .execute()
-        )
-
-    metrics = retrying_conflicts(commit, f"merging into {path}")
-    names = {
-        "numSourceRows": "num_source_rows",
-        "numTargetRowsInserted": "num_target_rows_inserted",
-        "numTargetRowsUpdated": "num_target_rows_updated",
-        "numTargetFilesRemoved": "num_target_files_removed",
-    }
-    return {spark_name: int(metrics.get(name, 0)) for spark_name, name in names.items()}
 
 
 def table_metadata(path: str, name: str, preview_rows: int = 0) -> dict[str, Any]:

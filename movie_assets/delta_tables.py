@@ -14,7 +14,6 @@ import deltalake.exceptions
 from delta.tables import DeltaTable
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 
 # Delta's optimistic concurrency: a commit that lost the race to another writer raises one of these (Delta
 # Spark's documented list, and delta-rs's one), and the whole operation (re-reading the table) can be tried again.
@@ -125,45 +124,6 @@ def session_conf(spark: SparkSession, settings: dict[str, str]) -> Iterator[None
                 spark.conf.unset(key)
             else:
                 spark.conf.set(key, value)
-
-
-def merge_rows(
-    source: DataFrame,
-    path: str,
-    keys: list[str],
-    user_metadata: dict[str, Any],
-    update_when: str | None = None,
-    range_key: str | None = None,
-) -> dict[str, int]:
-    """MERGE `source` (one row per key) into the table as one commit, retried on conflict: a matching row is
-    replaced (only when `update_when`, SQL over `s` and `t`, holds), a new key inserted. Delta's row counts.
-
-    With `range_key` (one of `keys`, a number), the condition also bounds the target to the source's range of
-    it, so Delta skips, by the files' statistics, every file that cannot match instead of reading them all.
-    """
-    spark = source.sparkSession
-    on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
-    if range_key is not None:
-        low, high = source.agg(F.min(range_key), F.max(range_key)).first()
-        if low is not None:
-            on += f" AND t.{range_key} >= {low} AND t.{range_key} <= {high}"
-    stamp = {"spark.databricks.delta.commitInfo.userMetadata": json.dumps(user_metadata, sort_keys=True)}
-
-    def commit() -> None:
-        with session_conf(spark, stamp):
-            (
-                DeltaTable.forPath(spark, path)
-                .alias("t")
-                .merge(source.alias("s"), on)
-                .whenMatchedUpdateAll(condition=update_when)
-                .whenNotMatchedInsertAll()
-                .execute()
-            )
-
-    retrying_conflicts(commit, f"merging into {path}")
-    metrics = DeltaTable.forPath(spark, path).history(1).first()["operationMetrics"]
-    wanted = ("numSourceRows", "numTargetRowsInserted", "numTargetRowsUpdated", "numTargetFilesRemoved")
-    return {k: int(metrics.get(k, 0)) for k in wanted}
 
 
 def table_version(spark: SparkSession, path: str) -> int:

@@ -12,6 +12,8 @@ from pyspark.sql.pandas.types import to_arrow_schema
 
 from movie_assets import schemas as S
 from movie_assets.delta_rs import data_version, replace_rows, rows_where
+from movie_assets.lake import commits
+from movie_assets.lake.commits import Snapshot
 from movie_assets.similarity import FactorIndex
 
 ANSWERS_SCHEMA = to_arrow_schema(S.SIMILAR_MOVIES_SCHEMA)
@@ -77,6 +79,15 @@ def neighbors_table(index: FactorIndex, k: int) -> pa.Table:
     columns = [found.movie_id, found.rank, found.similar_movie_id, found.similarity]
     arrays = [pa.array(c, type=f.type) for c, f in zip(columns, NEIGHBORS_SCHEMA, strict=True)]
     return pa.Table.from_arrays(arrays, schema=NEIGHBORS_SCHEMA)
+
+
+def store_neighbors(table: Snapshot, neighbors: pa.Table, stamp: dict[str, Any]) -> bool:
+    """Replace movie_neighbors (as read) with `neighbors`, unless it holds them already (the same stamp: another
+    run of the same factors and rule committed first); whether it wrote."""
+    if table.table is not None and all(data_version(table.table)[1].get(k) == v for k, v in stamp.items()):
+        return False
+    commits.overwrite(table, neighbors, stamp)
+    return True
 
 
 def stored_answers(answers: DeltaTable | None) -> dict[int, int]:

@@ -18,7 +18,6 @@ from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from movie_assets import delta_rs, keys
 from movie_assets import schemas as S
 from movie_assets.delta_rs import (
     FEED_ERRORS,
@@ -30,7 +29,9 @@ from movie_assets.delta_rs import (
     row_count,
     uri,
 )
-from movie_assets.delta_tables import MissingTableError, TableRef, merge_rows, write_table
+from movie_assets.delta_tables import TableRef
+from movie_assets.lake import commits
+from movie_assets.lake.commits import Snapshot
 from movie_assets.transforms import SILVER_COLUMNS, latest_ratings
 
 BRONZE_VERSION = "ratings_bronze_version"
@@ -106,14 +107,14 @@ APPENDS = Growth(
 MERGES = Growth("MERGE", "only inserted or updated ratings", "was rebuilt", _merged_rows)
 
 
-def plan(spark: Spark, silver_path: str, bronze: TableRef, full_refresh: bool) -> Plan:
-    """Merge when bronze only gained rows since silver was built; else rebuild (or nothing, if current)."""
+def plan(spark: Spark, silver: DeltaTable | None, bronze: TableRef, full_refresh: bool) -> Plan:
+    """Merge when bronze only gained rows since `silver` (as read) was built; else rebuild (or nothing, if current)."""
     if full_refresh:
         return Plan("rebuild", "full_refresh was asked")
-    try:  # the last commit that changed rows: OPTIMIZE and VACUUM (maintenance_job) commit without userMetadata
-        since = data_version(open_table(silver_path, keys.RATINGS_SILVER))[1].get(BRONZE_VERSION)
-    except MissingTableError:
+    if silver is None:
         return Plan("rebuild", "ratings_silver does not exist yet")
+    # the last commit that changed rows: OPTIMIZE and VACUUM (maintenance_job) commit without userMetadata
+    since = data_version(silver)[1].get(BRONZE_VERSION)
     if since is None:
         return Plan("rebuild", "ratings_silver does not record which ratings_bronze version it reflects")
     return catch_up(bronze, since, APPENDS, spark)
@@ -127,7 +128,9 @@ def catch_up(source: TableRef, since: int, growth: Growth, spark: Spark | None =
     if since == source.version:
         return Plan("current", f"already reflects {name} v{since}")
     if since > source.version:
-        return Plan("rebuild", f"reflects {name} v{since}, newer than v{source.version}")
+        if open_table(source.path, name).version() >= since:  # another run refreshed from a later version
+            return Plan("current", f"reflects {name} v{since}, newer than the v{source.version} this run read")
+        return Plan("rebuild", f"reflects {name} v{since}, which {name} no longer has (it was recreated)")
     commits = data_commits(source, since)
     if not commits:
         return Plan("current", f"reflects {name} v{since}; later commits only compacted it")
@@ -174,10 +177,10 @@ def user_ranges(spark: SparkSession, bronze: TableRef) -> int:
     return max(spark.sparkContext.defaultParallelism, math.ceil(rows / RATINGS_PER_FILE))
 
 
-def rebuild(spark: SparkSession, bronze: TableRef, silver_path: str) -> None:
+def rebuild(spark: SparkSession, bronze: TableRef, silver: Snapshot) -> None:
     """Silver from all of bronze, written as files of disjoint userId ranges (see `merge`)."""
     latest = latest_ratings(bronze.read(spark), user_ranges(spark, bronze))
-    write_table(latest, silver_path, user_metadata={BRONZE_VERSION: bronze.version})
+    commits.overwrite(silver, latest, {BRONZE_VERSION: bronze.version})
 
 
 def unique_pairs(rows: pa.Table) -> bool:
@@ -185,7 +188,7 @@ def unique_pairs(rows: pa.Table) -> bool:
     return rows.group_by([S.USER_ID, S.MOVIE_ID]).aggregate([]).num_rows == rows.num_rows
 
 
-def merge(spark: Spark, bronze: TableRef, step: Plan, silver_path: str) -> dict[str, int]:
+def merge(spark: Spark, bronze: TableRef, step: Plan, silver: Snapshot) -> dict[str, int]:
     """MERGE the rows bronze gained after `step.since` into silver; returns Delta's operation metrics.
 
     The MERGE reads only silver's files whose userIds overlap the new rows' min..max: ratings of new users read
@@ -200,8 +203,18 @@ def merge(spark: Spark, bronze: TableRef, step: Plan, silver_path: str) -> dict[
     if step.changes is None:
         added = changes(spark(), bronze, step.since).where(F.col(CHANGE_TYPE) == "insert")
         batch = latest_ratings(added)
-        return merge_rows(batch, silver_path, on, stamp, update_when=_later("s", "t"), range_key=S.USER_ID)
+        return commits.merge(silver, batch, on, stamp, update_when=_later("s", "t"), range_key=S.USER_ID)
     rows = step.changes.select(SILVER_COLUMNS)  # only inserts: the plan saw no removal
     if not unique_pairs(rows):
         rows = latest_ratings(spark().createDataFrame(rows)).toArrow()
-    return delta_rs.merge_rows(silver_path, rows, on, stamp, update_when=_later("s", "t"), range_key=S.USER_ID)
+    return commits.merge(silver, rows, on, stamp, update_when=_later("s", "t"), range_key=S.USER_ID)
+
+
+def refresh(spark: Spark, silver: Snapshot, bronze: TableRef, full_refresh: bool) -> tuple[Plan, dict[str, int]]:
+    """Plan from `silver` as read and carry the plan out; Delta's row counts of a merge."""
+    step = plan(spark, silver.table, bronze, full_refresh)
+    if step.mode == "rebuild":
+        rebuild(spark(), bronze, silver)
+    elif step.mode == "merge":
+        return step, merge(spark, bronze, step, silver)
+    return step, {}

@@ -9,13 +9,16 @@ a new movies_bronze version with the same titles (bronze rewrites the movies on 
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from deltalake import DeltaTable
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from movie_assets import delta_rs, keys
+from movie_assets import delta_rs
 from movie_assets import schemas as S
-from movie_assets.delta_rs import data_version, open_table
-from movie_assets.delta_tables import MissingTableError, TableRef, merge_rows, write_table
+from movie_assets.delta_rs import data_version
+from movie_assets.delta_tables import TableRef
+from movie_assets.lake import commits
+from movie_assets.lake.commits import Snapshot
 from movie_assets.ratings import (
     CHANGE_FEED_ERRORS,
     CHANGE_TYPE,
@@ -34,14 +37,13 @@ from movie_assets.transforms import TITLE_COLUMNS, ratings_with_titles
 MOVIES_VERSION = "movies_bronze_version"
 
 
-def plan(spark: Spark, path: str, ratings: TableRef, movies: TableRef, full_refresh: bool) -> Plan:
-    """Merge when silver only inserted or updated ratings since the table was built, with the same titles."""
+def plan(spark: Spark, table: DeltaTable | None, ratings: TableRef, movies: TableRef, full_refresh: bool) -> Plan:
+    """Merge when silver only inserted or updated ratings since `table` (as read) was built, with the same titles."""
     if full_refresh:
         return Plan("rebuild", "full_refresh was asked")
-    try:
-        built = data_version(open_table(path, keys.USER_MOVIE_TITLE_RATING))[1]  # maintenance commits skipped
-    except MissingTableError:
+    if table is None:
         return Plan("rebuild", "user_movie_title_rating does not exist yet")
+    built = data_version(table)[1]  # maintenance commits skipped
     since, titles = built.get(SILVER_VERSION), built.get(MOVIES_VERSION)
     if since is None or titles is None:
         return Plan("rebuild", "user_movie_title_rating does not record the versions it reflects")
@@ -64,17 +66,20 @@ def same_titles(spark: SparkSession, movies: TableRef, version: int) -> bool:
         return False
 
 
-def refresh(spark: Spark, path: str, ratings: TableRef, movies: TableRef, step: Plan) -> dict[str, int]:
-    """Carry out `step`; with a merge, Delta's row counts."""
+def refresh(
+    spark: Spark, table: Snapshot, ratings: TableRef, movies: TableRef, full_refresh: bool
+) -> tuple[Plan, dict[str, int]]:
+    """Plan from `table` as read and carry the plan out; with a merge, Delta's row counts."""
+    step = plan(spark, table.table, ratings, movies, full_refresh)
     stamp = {SILVER_VERSION: ratings.version, MOVIES_VERSION: movies.version}
     if step.mode == "rebuild":
-        write_table(ratings_with_titles(ratings.read(spark()), movies.read(spark())), path, user_metadata=stamp)
+        commits.overwrite(table, ratings_with_titles(ratings.read(spark()), movies.read(spark())), stamp)
     if step.mode != "merge":
-        return {}
-    keys = [S.USER_ID, S.MOVIE_ID]
+        return step, {}
+    on = [S.USER_ID, S.MOVIE_ID]
     if step.changes is None:  # more than SMALL_BATCH: Spark reads silver's feed and MERGEs
         rows = ratings_with_titles(latest(changes(spark(), ratings, step.since)), movies.read(spark()))
-        return merge_rows(rows, path, keys, stamp, range_key=S.USER_ID)
+        return step, commits.merge(table, rows, on, stamp, range_key=S.USER_ID)
     # A few thousand rows and the titles (62k at 25M), all through the driver; delta-rs MERGEs as for silver.
     titles = delta_rs.table_rows(movies, [S.MOVIE_ID, S.TITLE])
     changed = step.changes.filter(pc.is_in(step.changes[CHANGE_TYPE], pa.array(CHANGED)))
@@ -83,7 +88,7 @@ def refresh(spark: Spark, path: str, ratings: TableRef, movies: TableRef, step: 
     else:
         feed = spark().createDataFrame(step.changes)
         batch = ratings_with_titles(latest(feed), spark().createDataFrame(titles)).toArrow()
-    return delta_rs.merge_rows(path, batch, keys, stamp, range_key=S.USER_ID)
+    return step, commits.merge(table, batch, on, stamp, range_key=S.USER_ID)
 
 
 def latest(feed: DataFrame) -> DataFrame:

@@ -8,6 +8,7 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 
 from movie_assets.definitions import ASSETS, build_resources
+from movie_assets.lake import commits
 from movie_assets.resources.spark import delta_spark_resource
 from movie_assets_tests.ml_small import SELECTION, land
 
@@ -44,6 +45,11 @@ def write_csv(folder: Path, name: str, text: str, encoding: str = "utf-8") -> Pa
     path = folder / name
     path.write_bytes(text.encode(encoding))
     return path
+
+
+def merge_into(path: str, rows: DataFrame, on: list[str]) -> dict[str, int]:
+    """MERGE `rows` into the Delta table at `path` through the engine seam (a change like silver's)."""
+    return commits.refresh(path, Path(path).name, lambda table: commits.merge(table, rows, on, {}))
 
 
 def optimized_plan(frame: DataFrame) -> str:

@@ -7,8 +7,10 @@ from pyspark.sql import SparkSession
 
 from movie_assets import aggregates
 from movie_assets import schemas as S
-from movie_assets.delta_tables import TableRef, merge_rows, table_version, write_table
+from movie_assets.delta_tables import TableRef, table_version, write_table
+from movie_assets.lake import commits
 from movie_assets.transforms import mean_count
+from movie_assets_tests.conftest import merge_into
 
 pytestmark = pytest.mark.slow  # Delta commits through Spark: not in make test-fast
 
@@ -24,12 +26,8 @@ def test_means_move_with_what_silver_changed_and_equal_a_rebuild(
 
     def refresh() -> str:
         ratings = TableRef("ratings_silver", silver, table_version(spark, silver))
-        step = aggregates.plan(path, "movie_mean_count_silver", ratings, full_refresh=False)
-        if step.mode == "rebuild":
-            aggregates.rebuild(spark, path, ratings, S.MOVIE_ID)
-        elif step.mode == "update":
-            aggregates.update(path, "movie_mean_count_silver", ratings, step, S.MOVIE_ID)
-        return step.mode
+        refresh = lambda table: aggregates.refresh(lambda: spark, table, ratings, S.MOVIE_ID, False)  # noqa: E731
+        return commits.refresh(path, "movie_mean_count_silver", refresh).mode
 
     rows = lambda: [tuple(r) for r in spark.read.format("delta").load(path).collect()]  # noqa: E731
     assert refresh() == "rebuild"
@@ -40,8 +38,8 @@ def test_means_move_with_what_silver_changed_and_equal_a_rebuild(
     on = [S.USER_ID, S.MOVIE_ID]
     changed = [(2, 1, 4.5, 200, "b.csv"), (4, 1, 1.0, 200, "b.csv"), (5, 1, 1.0, 200, "b.csv")]
     changed.append((1, 3, 5.0, 200, "b.csv"))
-    merge_rows(spark.createDataFrame(changed, RATINGS), silver, on, {})
-    merge_rows(spark.createDataFrame([(1, 2, 4.0, 300, "c.csv")], RATINGS), silver, on, {})
+    merge_into(silver, spark.createDataFrame(changed, RATINGS), on)
+    merge_into(silver, spark.createDataFrame([(1, 2, 4.0, 300, "c.csv")], RATINGS), on)
     assert refresh() == "update"
     assert rows() == [(3, 5.0, 1), (2, 4.0, 1), (1, 11.5 / 5, 5)]  # ordered by mean desc, count desc
     rebuilt = mean_count(spark.read.format("delta").load(silver), S.MOVIE_ID)
@@ -49,7 +47,7 @@ def test_means_move_with_what_silver_changed_and_equal_a_rebuild(
 
     # more changed ratings than the driver takes (here, any): rebuilt from every rating, in one pass
     monkeypatch.setattr("movie_assets.ratings.SMALL_BATCH", 0)
-    merge_rows(spark.createDataFrame([(6, 2, 3.0, 500, "e.csv")], RATINGS), silver, on, {})
+    merge_into(silver, spark.createDataFrame([(6, 2, 3.0, 500, "e.csv")], RATINGS), on)
     assert refresh() == "rebuild"
     assert rows() == [(3, 5.0, 1), (2, 3.5, 2), (1, 11.5 / 5, 5)]
 

@@ -10,6 +10,8 @@ from pyspark.sql import SparkSession
 
 from movie_assets import ratings
 from movie_assets.delta_tables import TableRef
+from movie_assets.lake import commits
+from movie_assets.lake.commits import Snapshot
 from movie_assets.transforms import latest_ratings
 
 pytestmark = pytest.mark.slow  # Delta commits through Spark: not in make test-fast
@@ -32,7 +34,7 @@ def test_rebuild_writes_disjoint_user_ranges_and_merge_reads_only_the_new_rows_r
     bronze, silver = str(tmp_path / "bronze"), str(tmp_path / "silver")
     first = [(u, m, 3.0, 100, "a.csv") for u in range(1, 41) for m in (1, 2)]
     spark.createDataFrame(first, BRONZE).write.format("delta").save(bronze)
-    ratings.rebuild(spark, TableRef("ratings_bronze", bronze, 0), silver)
+    ratings.rebuild(spark, TableRef("ratings_bronze", bronze, 0), Snapshot.read(silver, "ratings_silver"))
 
     files = user_ranges(silver)
     assert len(files) == spark.sparkContext.defaultParallelism == 2  # 80 ratings: one file per task
@@ -51,9 +53,9 @@ def test_rebuild_writes_disjoint_user_ranges_and_merge_reads_only_the_new_rows_r
         asked.append("spark")
         return spark
 
-    step = ratings.plan(session, silver, grown, full_refresh=False)
+    refresh = lambda table: ratings.refresh(session, table, grown, False)  # noqa: E731
+    step, merged = commits.refresh(silver, "ratings_silver", refresh)
     assert (step.mode, step.changes is None) == ("merge", small_batch == 0)  # delta-rs reads a small feed
-    merged = ratings.merge(session, grown, step, silver)
     assert bool(asked) == (small_batch == 0)  # a small batch of distinct pairs is merged without Spark
     lower.with_suffix(".away").rename(lower)
 

@@ -15,14 +15,16 @@ from movie_assets import keys
 from movie_assets import schemas as S
 from movie_assets.assets.ml import ML
 from movie_assets.automation import REFRESH
-from movie_assets.delta_rs import open_table, replace_rows, table_metadata
+from movie_assets.delta_rs import open_table, table_metadata
 from movie_assets.delta_tables import MissingTableError, markdown_table
+from movie_assets.lake import commits
 from movie_assets.neighbors import (
     SimilarMoviesError,
     answer_movies,
     built_from,
     neighbors_table,
     read_index,
+    store_neighbors,
     stored_answers,
 )
 from movie_assets.resources.als_models import AlsModels
@@ -124,7 +126,9 @@ def movie_neighbors(
     neighbors = neighbors_table(index, config.k)
     seconds = time.perf_counter() - started
     context.log.info(f"top-{config.k} neighbours of {len(index.ids):,} movies computed in {seconds:.1f} s")
-    replace_rows(path, neighbors, user_metadata=stamp)
+    wrote = commits.refresh(path, keys.MOVIE_NEIGHBORS, lambda table: store_neighbors(table, neighbors, stamp))
+    if not wrote:
+        context.log.info("movie_neighbors already holds these neighbours: another run committed them first")
     metadata = table_metadata(path, keys.MOVIE_NEIGHBORS, preview_rows=10)
     return dg.MaterializeResult(
         metadata={**metadata, **stamp, "movies": len(index.ids), "compute_seconds": round(seconds, 2)}

@@ -13,6 +13,7 @@ from movie_assets import schemas as S
 from movie_assets.automation import REFRESH
 from movie_assets.delta_rs import table_metadata
 from movie_assets.delta_tables import TableRef
+from movie_assets.lake import commits
 from movie_assets.progress import spark_progress
 from movie_assets.resources.lakehouse import Lakehouse
 from movie_assets.resources.spark import DeltaSparkResource
@@ -43,14 +44,13 @@ def ratings_silver(
 ) -> dg.MaterializeResult:
     """The current rating per (userId, movieId): the later timestamp wins (APPLY CHANGES), merged incrementally."""
     path = lakehouse.table_path(keys.RATINGS_SILVER)
-    step = ratings.plan(spark(pyspark), path, ratings_bronze, config.full_refresh)
+    with spark_progress(context.log, pyspark.started_context, "ratings_silver"):
+        step, merged = commits.refresh(
+            path,
+            keys.RATINGS_SILVER,
+            lambda table: ratings.refresh(spark(pyspark), table, ratings_bronze, config.full_refresh),
+        )
     context.log.info(f"ratings_silver: {step.mode} ({step.reason})")
-    merged: dict[str, int] = {}
-    with spark_progress(context.log, pyspark.started_context, f"ratings_silver: {step.mode}"):
-        if step.mode == "rebuild":
-            ratings.rebuild(pyspark.spark_session, ratings_bronze, path)
-        elif step.mode == "merge":
-            merged = ratings.merge(spark(pyspark), ratings_bronze, step, path)
     return dg.MaterializeResult(
         metadata={
             **table_metadata(path, keys.RATINGS_SILVER, preview_rows=10),
@@ -74,13 +74,13 @@ def _mean_count(name: str, key: str, of: str) -> dg.AssetsDefinition:
         lakehouse: Lakehouse,
     ) -> dg.MaterializeResult:
         path = lakehouse.table_path(name)
-        step = aggregates.plan(path, name, ratings_silver, config.full_refresh)
+        with spark_progress(context.log, pyspark.started_context, name):
+            step = commits.refresh(
+                path,
+                name,
+                lambda table: aggregates.refresh(spark(pyspark), table, ratings_silver, key, config.full_refresh),
+            )
         context.log.info(f"{name}: {step.mode} ({step.reason})")
-        if step.mode == "rebuild":
-            with spark_progress(context.log, pyspark.started_context, f"{name}: rebuild"):
-                aggregates.rebuild(pyspark.spark_session, path, ratings_silver, key)
-        elif step.mode == "update":
-            aggregates.update(path, name, ratings_silver, step, key)
         return dg.MaterializeResult(
             metadata={
                 **table_metadata(path, name, preview_rows=10),
@@ -107,10 +107,13 @@ def user_movie_title_rating(
 ) -> dg.MaterializeResult:
     """Every current rating with its movie's title (ratings left-joined to movies), merged incrementally."""
     path = lakehouse.table_path(keys.USER_MOVIE_TITLE_RATING)
-    step = title_join.plan(spark(pyspark), path, ratings_silver, movies_bronze, config.full_refresh)
+    with spark_progress(context.log, pyspark.started_context, "user_movie_title_rating"):
+        step, merged = commits.refresh(
+            path,
+            keys.USER_MOVIE_TITLE_RATING,
+            lambda table: title_join.refresh(spark(pyspark), table, ratings_silver, movies_bronze, config.full_refresh),
+        )
     context.log.info(f"user_movie_title_rating: {step.mode} ({step.reason})")
-    with spark_progress(context.log, pyspark.started_context, f"user_movie_title_rating: {step.mode}"):
-        merged = title_join.refresh(spark(pyspark), path, ratings_silver, movies_bronze, step)
     return dg.MaterializeResult(
         metadata={
             **table_metadata(path, keys.USER_MOVIE_TITLE_RATING, preview_rows=10),

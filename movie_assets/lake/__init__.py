@@ -1,0 +1,1 @@
+"""The engine seam: how tables are committed, whichever engine (Spark or delta-rs) writes them."""

@@ -1,0 +1,220 @@
+"""The one rule for a commit that depends on what it read: it is checked against the version it read.
+
+A refresh reads its table (a `Snapshot`: the version, or no table yet), decides from it what to write, and
+commits. Whichever engine commits, the commit carries Delta's transaction identifier (`APP_ID`, at the read
+version + 1), which Delta Spark and delta-rs both record:
+
+- delta-rs commits on top of the table as read and of no other version (`max_commit_retries=0`);
+- Delta Spark skips a write whose identifier is not newer than the table's (another refresh committed after the
+  read), or fails it when that commit lands during the write; the skip is seen in the log (`_landed`).
+
+Either way the refresh runs again from the new version (`refresh`), at most MAX_ATTEMPTS times, and never
+overwrites what it did not read: two refreshes at once give the rows one gives.
+"""
+
+import json
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from delta.tables import DeltaTable as SparkDeltaTable
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from movie_assets.delta_rs import uri
+from movie_assets.delta_tables import CONFLICTS, MissingTableError, session_conf
+
+APP_ID = "movie_assets"  # the transaction identifier of every conditional commit, in each table's log
+ATTEMPT = "attempt"  # userMetadata: which refresh attempt made a commit
+MAX_ATTEMPTS = 8
+# Row counts of a MERGE, by Delta Spark's names (delta-rs names them in snake case).
+MERGE_METRICS = ("numSourceRows", "numTargetRowsInserted", "numTargetRowsUpdated", "numTargetFilesRemoved")
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class StaleReadError(RuntimeError):
+    """Another writer committed after the version this attempt read; the refresh runs again from the new one."""
+
+
+class ConcurrentRefreshError(RuntimeError):
+    """Other writers committed after each of MAX_ATTEMPTS reads; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A table as one attempt of a refresh read it: delta-rs's handle at that version, or None (no table yet)."""
+
+    path: str
+    name: str
+    table: DeltaTable | None
+    attempt: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    @classmethod
+    def read(cls, path: str, name: str) -> "Snapshot":
+        try:
+            return cls(path, name, DeltaTable(uri(path)))
+        except TableNotFoundError:
+            return cls(path, name, None)
+
+    @property
+    def version(self) -> int | None:
+        return None if self.table is None else self.table.version()
+
+    @property
+    def existing(self) -> DeltaTable:
+        if self.table is None:
+            raise MissingTableError(self.name, self.path)
+        return self.table
+
+    @property
+    def txn_version(self) -> int:
+        """The identifier's version: newer than any a commit on an earlier read recorded."""
+        return 0 if self.version is None else self.version + 1
+
+    def user_metadata(self, metadata: dict[str, Any]) -> str:
+        return json.dumps({**metadata, ATTEMPT: self.attempt}, sort_keys=True)
+
+
+def refresh(path: str, name: str, attempt: Callable[[Snapshot], T], attempts: int = MAX_ATTEMPTS) -> T:
+    """`attempt(snapshot)` on the table as it is now; again on the new version when another writer won."""
+    for n in range(1, attempts + 1):
+        snapshot = Snapshot.read(path, name)
+        try:
+            return attempt(snapshot)
+        except (*CONFLICTS, StaleReadError) as err:
+            if n == attempts:
+                raise ConcurrentRefreshError(
+                    f"{name} was changed by other runs {attempts} times while this run refreshed it: "
+                    "run it again when fewer runs write it (its pool limits them to one at a time)."
+                ) from err
+            pause = min(0.2 * 2**n, 10.0) * random.uniform(0.5, 1.0)
+            log.warning(
+                "%s: another writer committed after v%s (%s); again in %.1f s", name, snapshot.version, err, pause
+            )
+            time.sleep(pause)
+    raise AssertionError("unreachable")
+
+
+def _properties(snapshot: Snapshot, metadata: dict[str, Any]) -> CommitProperties:
+    return CommitProperties(
+        custom_metadata={"userMetadata": snapshot.user_metadata(metadata)},
+        max_commit_retries=0,
+        app_transactions=[Transaction(APP_ID, snapshot.txn_version)],
+    )
+
+
+def _spark_txn(snapshot: Snapshot, metadata: dict[str, Any]) -> dict[str, str]:
+    """Session settings that make the next Delta Spark command a conditional commit (for MERGE)."""
+    return {
+        "spark.databricks.delta.write.txnAppId": APP_ID,
+        "spark.databricks.delta.write.txnVersion": str(snapshot.txn_version),
+        "spark.databricks.delta.commitInfo.userMetadata": snapshot.user_metadata(metadata),
+    }
+
+
+def _stale(snapshot: Snapshot, err: Exception | None = None) -> StaleReadError:
+    now = DeltaTable(uri(snapshot.path)).version()
+    read = "no table" if snapshot.version is None else f"v{snapshot.version}"
+    return StaleReadError(f"{snapshot.name} is at v{now}, this attempt read {read}{f' ({err})' if err else ''}")
+
+
+def _landed(snapshot: Snapshot) -> dict[str, Any]:
+    """The commit this attempt made (Delta Spark skips a conditional write silently), or StaleReadError."""
+    table = DeltaTable(uri(snapshot.path))
+    since = -1 if snapshot.version is None else snapshot.version
+    for commit in table.history(table.version() - since):
+        if (
+            commit["version"] > since
+            and json.loads(commit.get("userMetadata") or "{}").get(ATTEMPT) == snapshot.attempt
+        ):
+            return commit
+    raise _stale(snapshot)
+
+
+def overwrite(snapshot: Snapshot, rows: DataFrame | pa.Table, metadata: dict[str, Any]) -> None:
+    """Replace every row (and the schema) of the table as read with `rows`, in one conditional commit."""
+    if isinstance(rows, DataFrame):
+        writer = rows.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+        writer = writer.option("txnAppId", APP_ID).option("txnVersion", snapshot.txn_version)
+        writer.option("userMetadata", snapshot.user_metadata(metadata)).save(snapshot.path)
+        _landed(snapshot)
+        return
+    target = uri(snapshot.path) if snapshot.table is None else snapshot.table
+    # A table created since the read is not overwritten: "error" fails when one exists.
+    mode, schema_mode = ("error", None) if snapshot.table is None else ("overwrite", "overwrite")
+    try:
+        write_deltalake(
+            target, rows, mode=mode, schema_mode=schema_mode, commit_properties=_properties(snapshot, metadata)
+        )
+    except CommitFailedError as err:
+        raise _stale(snapshot, err) from err
+    except DeltaError as err:
+        if snapshot.table is None and "already exists" in str(err):  # created by another writer since the read
+            raise _stale(snapshot, err) from err
+        raise
+
+
+def merge_condition(keys: list[str], quote: str, range_key: str | None = None, bounds: Any = None) -> str:
+    """The MERGE condition over `t` (the table) and `s` (the rows): the same keys, and with `range_key` the target
+    bounded to the rows' range of it, so that either engine skips, by file statistics, files that cannot match.
+    `quote` is the engine's identifier quote: DataFusion folds unquoted names to lower case."""
+    on = " AND ".join(f"t.{quote}{k}{quote} = s.{quote}{k}{quote}" for k in keys)
+    if range_key is not None and bounds is not None and bounds[0] is not None:
+        column = f"t.{quote}{range_key}{quote}"
+        on += f" AND {column} >= {bounds[0]} AND {column} <= {bounds[1]}"
+    return on
+
+
+def merge(
+    snapshot: Snapshot,
+    rows: DataFrame | pa.Table,
+    keys: list[str],
+    metadata: dict[str, Any],
+    update_when: str | None = None,
+    range_key: str | None = None,
+) -> dict[str, int]:
+    """MERGE `rows` (one per key) into the table as read, in one conditional commit: a matching row is replaced
+    (only when `update_when`, SQL over `s` and `t`, holds), a new key inserted. Returns the row counts.
+
+    A DataFrame is merged by Delta Spark, an Arrow table (already in the driver) by delta-rs: the same condition,
+    the same change feed, the same counts.
+    """
+    table = snapshot.existing
+    if isinstance(rows, DataFrame):
+        bounds = tuple(rows.agg(F.min(range_key), F.max(range_key)).first()) if range_key else None
+        on = merge_condition(keys, "`", range_key, bounds)
+        with session_conf(rows.sparkSession, _spark_txn(snapshot, metadata)):
+            builder = SparkDeltaTable.forPath(rows.sparkSession, snapshot.path).alias("t").merge(rows.alias("s"), on)
+            builder.whenMatchedUpdateAll(condition=update_when).whenNotMatchedInsertAll().execute()
+        metrics = _landed(snapshot).get("operationMetrics") or {}
+        return {name: int(metrics.get(name, 0)) for name in MERGE_METRICS}
+    bounds = tuple(pc.min_max(rows[range_key]).as_py().values()) if range_key and rows.num_rows else None
+    try:
+        found = (
+            table.merge(
+                rows.cast(table.to_pyarrow_dataset().schema),
+                predicate=merge_condition(keys, '"', range_key, bounds),
+                source_alias="s",
+                target_alias="t",
+                commit_properties=_properties(snapshot, metadata),
+            )
+            .when_matched_update_all(predicate=update_when)
+            .when_not_matched_insert_all()
+            .execute()
+        )
+    except CommitFailedError as err:
+        raise _stale(snapshot, err) from err
+    return {name: int(found.get(_snake(name), 0)) for name in MERGE_METRICS}
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
