@@ -4,14 +4,17 @@ Every line of every file is accounted for: it is the header, blank, kept, or qua
 """
 
 import codecs
+import gzip
 import hashlib
 import re
+import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import reduce
 from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -55,6 +58,11 @@ class Source:
     def header(self) -> list[str]:
         return S.header_of(self.schema)
 
+    @property
+    def patterns(self) -> list[str]:
+        """Its file names: plain, or gzip-compressed (Spark and Python read both as text)."""
+        return [self.pattern, f"{self.pattern}{GZIP}"]
+
 
 _ID = "[1-9][0-9]{0,8}"  # 1 to 999,999,999: positive, within an int, no sign, no leading zero
 _HALF_STAR = r"0\.5|[1-4](?:\.[05])?|5(?:\.0)?"  # 0.5 to 5.0 in half stars
@@ -76,10 +84,36 @@ MOVIES = Source(
 SOURCES = [RATINGS, MOVIES]
 
 
+GZIP = ".gz"
+# A writer's name for a file it has not finished: such files are never taken, whatever their name once renamed.
+IN_PROGRESS = (".tmp", ".part", ".partial", ".crdownload", ".inprogress")
+
+
+def in_progress(name: str) -> bool:
+    return name.startswith(".") or name.lower().endswith(IN_PROGRESS)
+
+
 def list_landing(landing: str | Path, source: Source) -> list[str]:
     """The landing files of a source, sorted by name (the sensor and bronze list them alike)."""
     folder = Path(landing)
-    return sorted(str(p) for p in folder.glob(source.pattern) if p.is_file()) if folder.is_dir() else []
+    if not folder.is_dir():
+        return []
+    found = {p for pattern in source.patterns for p in folder.glob(pattern) if p.is_file() and not in_progress(p.name)}
+    return sorted(str(p) for p in found)
+
+
+def not_taken(landing: str | Path) -> dict[str, str]:
+    """Landing files that no source takes, by name, with why: nothing in landing is ignored without a word."""
+    folder = Path(landing)
+    taken = {Path(p).name for source in SOURCES for p in list_landing(folder, source)}
+    names = " or ".join(p for source in SOURCES for p in source.patterns)
+    return {
+        p.name: "a name for a file still being written (it is taken once renamed into place)"
+        if in_progress(p.name)
+        else f"not a landing file name ({names})"
+        for p in sorted(folder.iterdir() if folder.is_dir() else [])
+        if p.is_file() and p.name not in taken
+    }
 
 
 def landing_files(landing: str, source: Source) -> list[str]:
@@ -105,31 +139,53 @@ class LandingFile:
     refused: str | None = None
 
 
-def inspect(path: str) -> LandingFile:
-    """Hash the file and check that it is UTF-8 throughout (a BOM is allowed), in one pass over its bytes."""
-    name = Path(path).name
-    digest, decoder = hashlib.sha256(), codecs.getincrementaldecoder("utf-8-sig")()
-    refused, offset = None, 0
-    if any(unicodedata.category(c) == "Cc" for c in name) or "\\" in name:
-        refused = "its name has a control character or a backslash: rename the file"
+def open_text_bytes(path: str) -> BinaryIO:
+    """The file's text as bytes: a `.gz` file decompressed."""
+    return gzip.open(path, "rb") if path.endswith(GZIP) else open(path, "rb")
+
+
+def inspect(path: str, source: Source, settle_seconds: float) -> LandingFile:
+    """Hash the file's bytes, check that its text is UTF-8 throughout (a BOM is allowed) and starts with the
+    source's header; a file modified in the last `settle_seconds` (still being written) is left for a later run."""
+    name, stat = Path(path).name, Path(path).stat()
+    if (age := time.time() - stat.st_mtime) < settle_seconds:
+        reason = f"still being written (modified {age:.1f} s ago; taken once unmodified for {settle_seconds:g} s)"
+        return LandingFile(path, name, "", stat.st_size, reason)
+    digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while chunk := handle.read(CHUNK_BYTES):
             digest.update(chunk)
-            cut = decoder.getstate()[0]  # the start of a character the last chunk ended in
-            # ASCII is UTF-8: only a chunk with other bytes, or after a cut character, is decoded.
-            if refused is None and not (chunk.isascii() and not cut):
-                try:
-                    decoder.decode(chunk)
-                except UnicodeDecodeError as err:  # err.start counts from the cut character's first byte
-                    at = offset - len(cut) + err.start
-                    refused = f"not UTF-8 (byte 0x{(cut + chunk)[err.start]:02x} at offset {at:,}): save it as UTF-8"
-            offset += len(chunk)
-    if refused is None:
-        try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            refused = "not UTF-8 (it ends inside a character): save it as UTF-8"
-    return LandingFile(path, name, digest.hexdigest(), offset, refused)
+    refused = None
+    if any(unicodedata.category(c) == "Cc" for c in name) or "\\" in name:
+        refused = "its name has a control character or a backslash: rename the file"
+    refused = refused or _text_problem(path) or header_problem(path, source)
+    return LandingFile(path, name, digest.hexdigest(), stat.st_size, refused)
+
+
+def _text_problem(path: str) -> str | None:
+    """Why the file's text cannot be read (not UTF-8, not gzip, empty), or None; one pass over its bytes."""
+    decoder, offset = codecs.getincrementaldecoder("utf-8-sig")(), 0
+    try:
+        with open_text_bytes(path) as handle:
+            while chunk := handle.read(CHUNK_BYTES):
+                cut = decoder.getstate()[0]  # the start of a character the last chunk ended in
+                # ASCII is UTF-8: only a chunk with other bytes, or after a cut character, is decoded.
+                if not (chunk.isascii() and not cut):
+                    try:
+                        decoder.decode(chunk)
+                    except UnicodeDecodeError as err:  # err.start counts from the cut character's first byte
+                        at = offset - len(cut) + err.start
+                        return f"not UTF-8 (byte 0x{(cut + chunk)[err.start]:02x} at offset {at:,}): save it as UTF-8"
+                offset += len(chunk)
+    except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError
+        return f"not a readable gzip file ({err}): compress it again with gzip"
+    if offset == 0:
+        return "empty (0 bytes of text): a file still being created is taken once it has its header"
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return "not UTF-8 (it ends inside a character): save it as UTF-8"
+    return None
 
 
 def literal_path(path: str) -> str:
@@ -138,15 +194,15 @@ def literal_path(path: str) -> str:
 
 
 def read_header(path: str) -> list[str]:
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        return handle.readline().rstrip("\r\n").split(",")
+    with open_text_bytes(path) as handle:
+        return handle.readline().decode("utf-8-sig").rstrip("\r\n").split(",")
 
 
-def check_header(path: str, source: Source) -> None:
-    """Fail naming the file and the difference when its header is not the expected one."""
+def header_problem(path: str, source: Source) -> str | None:
+    """Why the file's header is not the expected one (naming the difference and what to do), or None."""
     found = read_header(path)
     if found == source.header:
-        return
+        return None
     missing = [c for c in source.header if c not in found]
     extra = [c for c in found if c not in source.header]
     diff = "; ".join(
@@ -158,9 +214,9 @@ def check_header(path: str, source: Source) -> None:
         )
         if part
     )
-    raise LandingError(
-        f"{path}: header {','.join(found)!r} does not match {','.join(source.header)!r} ({diff}); "
-        "fix the file's header and drop it into landing/ again."
+    return (
+        f"header {','.join(found)!r} does not match {','.join(source.header)!r} ({diff}): "
+        "fix the file's header and drop it into landing/ again"
     )
 
 
@@ -168,16 +224,32 @@ def _typed(column: Column, data_type: DataType) -> Column:
     return column.try_cast(data_type) if data_type in (IntegerType(), DoubleType()) else column
 
 
+_WHOLE_NUMBER = r"^\s*[+-]?[0-9]+\s*$"
+# What a whole number beyond an int means for a column, where it has a meaning: Unix seconds end in 2038.
+_BEYOND = {S.TIMESTAMP: ("after 2038-01-19", "before 1901-12-13")}
+
+
+def _out_of_range(name: str, raw: Column) -> Column:
+    """The reason for a whole number outside the 32-bit int range of the original schema, naming the value."""
+    after, before = _BEYOND.get(name, (f"above {2**31 - 1:,}", f"below {-(2**31):,}"))
+    value = F.trim(F.substring(raw, 1, MAX_VALUE_IN_REASON))
+    side = F.when(value.startswith("-"), F.lit(before)).otherwise(F.lit(after))
+    return F.concat(F.lit(f"{name} "), value, F.lit(" is beyond the schema's 32-bit range ("), side, F.lit(")"))
+
+
 def _type_reasons(schema: StructType) -> list[tuple[Column, Column]]:
-    """A value present but not of its column's type."""
+    """A value present but not of its column's type; a whole number too large for an int says so."""
     reasons = []
     for field in schema.fields:
         if field.dataType in (IntegerType(), DoubleType()):
             kind = "an integer" if field.dataType == IntegerType() else "a number"
             raw = F.col(f"_raw.{field.name}")
+            bad = raw.isNotNull() & _typed(raw, field.dataType).isNull()
+            if field.dataType == IntegerType():
+                reasons.append((bad & raw.rlike(_WHOLE_NUMBER), _out_of_range(field.name, raw)))
             reasons.append(
                 (
-                    raw.isNotNull() & _typed(raw, field.dataType).isNull(),
+                    bad,
                     F.concat(
                         F.lit(f"{field.name} is not {kind}: '"), F.substring(raw, 1, MAX_VALUE_IN_REASON), F.lit("'")
                     ),
@@ -311,7 +383,8 @@ def read_plain(files: list[LandingFile], source: Source) -> tuple[pa.Table, list
     header, now = ",".join(source.header), pa.scalar(datetime.now(UTC), pa.timestamp("us", tz="UTC"))
     rows, accounting = [], []
     for file in sorted(files, key=lambda f: f.name):
-        data = Path(file.path).read_bytes()
+        with open_text_bytes(file.path) as handle:
+            data = handle.read()
         if b"\r" in data:
             return None
         lines = data.decode("utf-8-sig").split("\n")  # the BOM, if any (Spark drops it too)

@@ -1,5 +1,6 @@
 """One session-scoped Delta-enabled Spark session for the whole suite, tiny CSV writers, the real sample."""
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from movie_assets.definitions import ASSETS, build_resources
 from movie_assets.lake import commits
+from movie_assets.resources.lakehouse import SETTLE_ENV
 from movie_assets.resources.spark import delta_spark_resource
 from movie_assets_tests.ml_small import SELECTION, land
 
@@ -17,6 +19,9 @@ TEST_SPARK = {"master": "local[2]", "shuffle_partitions": 2, "driver_memory": "2
 # `make test` hands whole files to two pytest-xdist workers in collection order: the daemon's file, the longest,
 # starts on one worker while the other runs the files that share the real sample's run (`ml_small_run`, once per
 # worker), the longest of them first.
+# Tests write landing files and ingest them at once: no settle time (a test that checks it sets its own). The
+# servers and CLIs the tests start inherit this.
+os.environ[SETTLE_ENV] = "0"
 FIRST = ["test_daemon_e2e.py", "test_spark_cluster.py", "test_e2e_ml_small.py", "test_concurrent_runs.py",
          "test_streamlit_app.py"]  # fmt: skip
 

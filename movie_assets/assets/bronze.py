@@ -156,13 +156,13 @@ def _bronze(
         context: dg.AssetExecutionContext, config: BronzeConfig, lakehouse: Lakehouse, pyspark: DeltaSparkResource
     ) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization | dg.AssetCheckResult]:
         try:
-            inspected = [ingest.inspect(path) for path in ingest.landing_files(lakehouse.landing, source)]
-            readable = [f for f in inspected if f.refused is None]
-            for f in readable:
-                ingest.check_header(f.path, source)
+            found = ingest.landing_files(lakehouse.landing, source)
         except ingest.LandingError as err:
             raise dg.Failure(str(err)) from None
+        inspected = [ingest.inspect(path, source, lakehouse.landing_settle_seconds) for path in found]
+        readable = [f for f in inspected if f.refused is None]
         refused = [f for f in inspected if f.refused]
+        refused += [ingest.LandingFile("", n, "", 0, why) for n, why in ingest.not_taken(lakehouse.landing).items()]
         for f in refused:
             context.log.warning(f"{f.name} is refused: {f.refused}")
         bronze_path, log_path = lakehouse.table_path(bronze_key), lakehouse.table_path(ingest_log.LOG_TABLE)

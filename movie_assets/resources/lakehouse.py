@@ -9,6 +9,8 @@ from pydantic import Field
 
 DATA_DIR_ENV = "MOVIE_ASSETS_DATA_DIR"
 LANDING_DIR_ENV = "MOVIE_ASSETS_LANDING_DIR"
+SETTLE_ENV = "MOVIE_ASSETS_LANDING_SETTLE_SECONDS"
+DEFAULT_SETTLE_SECONDS = 5.0
 DEFAULT_DATA_DIR = "data"
 _URI = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
@@ -52,6 +54,17 @@ class Lakehouse(dg.ConfigurableResource):
 
     data_dir: str | None = Field(default=None, description=f"the data root (default: ${DATA_DIR_ENV} or data/)")
     landing_dir: str | None = Field(default=None, description=f"landing folder (default: ${LANDING_DIR_ENV})")
+    settle_seconds: float | None = Field(
+        default=None,
+        description=f"a landing file is taken once unmodified this long (default: ${SETTLE_ENV} or "
+        f"{DEFAULT_SETTLE_SECONDS:g})",
+    )
+
+    @property
+    def landing_settle_seconds(self) -> float:
+        if self.settle_seconds is not None:
+            return self.settle_seconds
+        return float(os.environ.get(SETTLE_ENV) or DEFAULT_SETTLE_SECONDS)
 
     @property
     def root(self) -> str:

@@ -1,11 +1,15 @@
 """Incremental, exactly-once bronze: new files append, the same content adds nothing, a changed file swaps."""
 
+import gzip
+import os
+import time
 from pathlib import Path
 
 import dagster as dg
 from pyspark.sql import SparkSession
 
 from movie_assets.definitions import ASSETS
+from movie_assets.resources.lakehouse import Lakehouse
 from movie_assets_tests.conftest import write_csv
 
 HEADER = "userId,movieId,rating,timestamp\n"
@@ -76,3 +80,67 @@ def test_later_rating_wins_in_silver(spark: SparkSession, tmp_path: Path, resour
     assert [tuple(r) for r in users] == [(1, 4.0, 2)]
     joined = spark.read.format("delta").load(str(tmp_path / "delta/user_movie_title_rating")).collect()
     assert sorted(tuple(r) for r in joined) == [(1, 1, "One (1990)", 5.0), (1, 2, "Two (1991)", 3.0)]
+
+
+def checked(result: dg.ExecuteInProcessResult) -> tuple[dict, dict[str, str]]:
+    """Bronze's metadata, and the files its readable-files check names, with why."""
+    metadata = result.asset_materializations_for_node("ratings_bronze")[0].metadata
+    [check] = [c for c in result.get_asset_check_evaluations() if c.check_name == "landing_files_readable"]
+    rows = check.metadata["files"].value.splitlines()[2:]
+    cells = [[cell.strip() for cell in row.strip("| ").split(" | ")] for row in rows]
+    return metadata, {name: why for name, why in cells}
+
+
+def test_a_bad_file_is_refused_alone_and_gzip_is_read(spark: SparkSession, tmp_path: Path, resources: dict) -> None:
+    """A wrong header, an empty file and files no source takes are named; the good files beside them, one of them
+    gzip-compressed, are ingested in the same run with the same accounting."""
+    landing = tmp_path / "landing"
+    write_csv(landing, "movies.csv", MOVIES)
+    write_csv(landing, "ratings.csv", HEADER + "1,1,4.0,10\n")
+    (landing / "ratings_2.csv.gz").write_bytes(gzip.compress((HEADER + "2,1,5.0,12\n\n2,3,x,13\n").encode()))
+    write_csv(landing, "ratings_header.csv", "user,movieId,rating,timestamp\n3,1,1.0,1\n")
+    write_csv(landing, "ratings_empty.csv", "")
+    write_csv(landing, ".ratings_3.csv", HEADER + "4,1,1.0,1\n")  # a writer's in-progress names
+    write_csv(landing, "ratings_4.csv.part", HEADER + "4,1,1.0,1\n")
+    write_csv(landing, "ratings.csv.bz2", "")
+
+    metadata, named = checked(ingest(resources))
+    kept = [(1, 1, 4.0, 10, "ratings.csv"), (2, 1, 5.0, 12, "ratings_2.csv.gz")]
+    assert rows(spark, tmp_path, "ratings_bronze") == kept
+    assert (metadata["files_ingested"].value, metadata["files_refused"].value) == (2, 5)
+    assert metadata["lines_blank"].value == 1 and metadata["lines_quarantined"].value == 1
+    assert named["ratings_header.csv"].startswith("header 'user,movieId,rating,timestamp' does not match")
+    assert named["ratings_empty.csv"].startswith("empty (0 bytes of text)")
+    assert (
+        named[".ratings_3.csv"]
+        == named["ratings_4.csv.part"]
+        == ("a name for a file still being written (it is taken once renamed into place)")
+    )
+    assert named["ratings.csv.bz2"].startswith("not a landing file name (ratings*.csv or ratings*.csv.gz")
+
+
+def test_a_file_still_being_written_is_not_read(spark: SparkSession, tmp_path: Path, resources: dict) -> None:
+    """A writer appends in steps while runs start: a file modified within the settle time is left for a later run,
+    so its cut last line (`1,1,4.0,16` of `1600000009`) never becomes a row."""
+    landing, settle = tmp_path / "landing", 60.0
+    resources = {**resources, "lakehouse": Lakehouse(data_dir=str(tmp_path), settle_seconds=settle)}
+    write_csv(landing, "movies.csv", MOVIES)
+    old = time.time() - 2 * settle
+    os.utime(write_csv(landing, "ratings.csv", HEADER + "1,2,3.0,11\n"), (old, old))
+    path = write_csv(landing, "ratings_new.csv", HEADER + "1,1,4.0,16")
+    for more in ("00000", "009\n2,2,2.5,"):
+        metadata, named = checked(ingest(resources))
+        assert named["ratings_new.csv"].startswith("still being written (modified ")
+        assert rows(spark, tmp_path, "ratings_bronze") == [(1, 2, 3.0, 11, "ratings.csv")]
+        with path.open("a") as handle:
+            handle.write(more)
+    with path.open("a") as handle:
+        handle.write("5\n")
+    os.utime(path, (old, old))  # the writer is done: unmodified for longer than the settle time
+    metadata, named = checked(ingest(resources))
+    assert named == {} and metadata["files_ingested"].value == 1
+    assert rows(spark, tmp_path, "ratings_bronze") == [
+        (1, 1, 4.0, 1600000009, "ratings_new.csv"),
+        (1, 2, 3.0, 11, "ratings.csv"),
+        (2, 2, 2.5, 5, "ratings_new.csv"),
+    ]
