@@ -16,6 +16,7 @@ import dagster as dg
 from movie_assets import ingest
 from movie_assets.ingest_log import LANDING_FILES, file_sha256
 from movie_assets.resources.lakehouse import Lakehouse
+from movie_assets.run_workers import dead_runs_sensor
 
 BRONZE_KEYS = [key for source in ingest.SOURCES for key in (source.bronze_key, source.quarantine_key)]
 INTERVAL_SECONDS = int(os.environ.get("MOVIE_ASSETS_SENSOR_INTERVAL", "15"))
@@ -128,4 +129,4 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
 )
 
 
-SENSORS = [landing_sensor, automation_sensor]
+SENSORS = [landing_sensor, automation_sensor, dead_runs_sensor]

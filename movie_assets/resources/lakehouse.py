@@ -7,6 +7,8 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from movie_assets import run_workers
+
 DATA_DIR_ENV = "MOVIE_ASSETS_DATA_DIR"
 LANDING_DIR_ENV = "MOVIE_ASSETS_LANDING_DIR"
 SETTLE_ENV = "MOVIE_ASSETS_LANDING_SETTLE_SECONDS"
@@ -81,6 +83,14 @@ class Lakehouse(dg.ConfigurableResource):
                 f"{LANDING_DIR_ENV} to a folder that the driver and the executors see at the same path."
             )
         return f"{self.root}/landing"
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """At a run's start: record its process, and fail the runs of this host whose process died (a CLI run
+        with no daemon finds the slots they held freed; see `run_workers`)."""
+        if context.instance is not None and context.run_id is not None:
+            context.instance.add_run_tags(context.run_id, run_workers.worker_tags())
+            for run_id in run_workers.fail_dead_runs(context.instance):
+                context.log.warning(f"run {run_id} died without ending: marked failed and its pool slots freed")
 
     def table_path(self, name: str) -> str:
         return f"{self.root}/delta/{name}"
