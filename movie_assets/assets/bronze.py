@@ -2,7 +2,8 @@
 
 Ratings are ingested incrementally and exactly once: only files whose content is not in the table yet are
 read, and their rows replace that file's earlier rows in one commit. Movies, a small table whose rows replace
-each other across files, are rebuilt from every file. A file that is not UTF-8 (anywhere in it) is refused
+each other across files, are rebuilt from every file when one was added, changed or removed (else the run
+reads nothing and starts no Spark session). A file that is not UTF-8 (anywhere in it) is refused
 whole, by name, and the other files of its source are ingested all the same.
 """
 
@@ -166,9 +167,14 @@ def _bronze(
         for f in refused:
             context.log.warning(f"{f.name} is refused: {f.refused}")
         bronze_path, log_path = lakehouse.table_path(bronze_key), lakehouse.table_path(ingest_log.LOG_TABLE)
-        full = config.full_refresh or not incremental or not has_table(bronze_path)
-        done = {} if full else ingest_log.ingested(log_path, source.name)
-        pending = [f for f in readable if f.name not in done or done[f.name].sha256 != f.sha256]
+        fresh = config.full_refresh or not has_table(bronze_path)
+        done = {} if fresh else ingest_log.ingested(log_path, source.name)
+        changed = [f for f in readable if f.name not in done or done[f.name].sha256 != f.sha256]
+        if incremental:
+            full, pending = fresh, changed
+        else:  # rebuilt from every file, but only when one was added, changed or removed since the last build
+            unchanged = not fresh and not changed and set(done) == {f.name for f in readable}
+            full, pending = True, [] if unchanged else readable
         context.log.info(
             f"{source.name}: {len(inspected)} file(s) in landing, {len(pending)} to ingest, {len(refused)} refused"
             f" (full={full})"

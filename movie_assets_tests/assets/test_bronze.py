@@ -6,6 +6,8 @@ import time
 from pathlib import Path
 
 import dagster as dg
+import pytest
+from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
 from movie_assets.definitions import ASSETS
@@ -144,3 +146,37 @@ def test_a_file_still_being_written_is_not_read(spark: SparkSession, tmp_path: P
         (1, 2, 3.0, 11, "ratings.csv"),
         (2, 2, 2.5, 5, "ratings_new.csv"),
     ]
+
+
+def test_movies_are_rebuilt_only_when_a_movies_file_changed(tmp_path: Path, resources: dict) -> None:
+    """A run with no new, changed or removed movies file reads nothing and starts no Spark session."""
+    landing = tmp_path / "landing"
+    write_csv(landing, "movies.csv", MOVIES)
+    write_csv(landing, "ratings.csv", HEADER + "1,1,4.0,10\n")
+    run = lambda: dg.materialize(ASSETS, resources=resources, selection=["movies_bronze"])  # noqa: E731
+    metadata = lambda result: result.asset_materializations_for_node("movies_bronze")[0].metadata  # noqa: E731
+    table = lambda: DeltaTable(str(tmp_path / "delta" / "movies_bronze"))  # noqa: E731
+    assert metadata(run())["parsed_by"].value == "spark"
+    built = table().version()
+
+    started: list[str] = []
+    pyspark = resources["pyspark"]
+    real = type(pyspark).spark_session.fget
+
+    def counted(self: object) -> object:
+        started.append("spark")
+        return real(self)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(type(pyspark), "spark_session", property(counted))
+        unchanged = metadata(run())
+        assert (unchanged["files_ingested"].value, unchanged["parsed_by"].value) == (0, "nothing to ingest")
+        assert started == [] and table().version() == built
+
+        write_csv(landing, "movies_2.csv", "movieId,title,genres\n4,Four (1993),Drama\n")
+        assert metadata(run())["files_ingested"].value == 2  # a new file: every file again, one rebuild
+        assert started  # by Spark
+    assert sorted(table().to_pyarrow_table(columns=["movieId"]).column(0).to_pylist()) == [1, 2, 3, 4]
+    (landing / "movies_2.csv").unlink()
+    assert metadata(run())["files_ingested"].value == 1  # a removed file: rebuilt without its rows
+    assert sorted(table().to_pyarrow_table(columns=["movieId"]).column(0).to_pylist()) == [1, 2, 3]
