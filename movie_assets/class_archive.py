@@ -23,6 +23,7 @@ from movie_assets import als, ingest, keys, ratings
 from movie_assets import schemas as S
 from movie_assets.delta_tables import TableRef, read_table, table_version, write_table
 from movie_assets.ingest_log import files_predicate
+from movie_assets.lake.commits import Snapshot
 from movie_assets.resources.spark import DeltaSparkResource, java_major_version, java_options
 from movie_assets.transforms import mean_count, ratings_with_titles
 
@@ -70,10 +71,11 @@ def exercise(spark: SparkSession, folder: Path) -> None:
     bronze_path, silver_path = str(tables / keys.RATINGS_BRONZE), str(tables / keys.RATINGS_SILVER)
     ingest_file(spark, first, ingest.RATINGS, ingest.rating_rules(), tables, None, first=True)
     built = TableRef(keys.RATINGS_BRONZE, bronze_path, table_version(spark, bronze_path))
-    ratings.rebuild(spark, built, silver_path)
+    ratings.rebuild(spark, built, Snapshot.read(silver_path, keys.RATINGS_SILVER))
     ingest_file(spark, later, ingest.RATINGS, ingest.rating_rules(), tables, None, first=False)
     grown = TableRef(keys.RATINGS_BRONZE, bronze_path, table_version(spark, bronze_path))
-    ratings.merge(spark, grown, ratings.plan(spark, silver_path, grown, full_refresh=False), silver_path)
+    by_spark = ratings.Plan("merge", "the change feed read and merged by Spark", since=built.version)
+    ratings.merge(lambda: spark, grown, by_spark, Snapshot.read(silver_path, keys.RATINGS_SILVER))
     silver = read_table(spark, silver_path, keys.RATINGS_SILVER)
     movies_bronze = read_table(spark, str(tables / keys.MOVIES_BRONZE), keys.MOVIES_BRONZE)
     mean_count(silver, S.USER_ID).collect()
