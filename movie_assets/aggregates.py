@@ -7,7 +7,7 @@ is rewritten whole in its order (mean desc, count desc), which a MERGE would not
 a few thousand rows, with no pass over the ratings and no JVM: about 0.2 s where a Spark rebuild at 25M takes 4-7 s.
 Ratings are half stars, so a sum is exact in a double and the mean times the count, rounded to the half star,
 gives back the very sum a rebuild divides: the means are the rebuild's, bit for bit. When silver was rebuilt
-(a commit other than a MERGE), its changes cannot be read or are more than the driver takes (SMALL_BATCH), the
+(a commit other than a MERGE), its changes cannot be read or are more than the driver takes (`engine`), the
 table is rebuilt from every current rating.
 """
 
@@ -22,7 +22,7 @@ from movie_assets.delta_rs import data_version
 from movie_assets.delta_tables import TableRef
 from movie_assets.lake import commits
 from movie_assets.lake.commits import Snapshot
-from movie_assets.ratings import CHANGE_TYPE, CHANGED, MERGES, SILVER_VERSION, SMALL_BATCH, Plan, Spark, catch_up
+from movie_assets.ratings import CHANGE_TYPE, CHANGED, MERGES, SILVER_VERSION, Plan, Spark, catch_up
 from movie_assets.transforms import mean_count
 
 _HALF_STARS, _COUNT = "half_stars_sum", "count_sum"  # the names Arrow gives the summed columns
@@ -41,7 +41,7 @@ def plan(table: DeltaTable | None, name: str, ratings: TableRef, full_refresh: b
     if step.mode != "merge":
         return step
     if step.changes is None:
-        return Plan("rebuild", f"more than {SMALL_BATCH:,} ratings changed since v{since}: one pass over them all")
+        return Plan("rebuild", f"more ratings changed since v{since} than the driver takes: one pass over them all")
     return replace(step, mode="update")  # moved in place, not a Delta MERGE
 
 

@@ -30,7 +30,7 @@ from movie_assets.delta_rs import (
     uri,
 )
 from movie_assets.delta_tables import TableRef
-from movie_assets.lake import commits
+from movie_assets.lake import commits, engine
 from movie_assets.lake.commits import Snapshot
 from movie_assets.transforms import SILVER_COLUMNS, latest_ratings
 
@@ -39,7 +39,6 @@ SILVER_VERSION = "ratings_silver_version"  # what a table built from ratings_sil
 CHANGE_TYPE = "_change_type"
 CHANGED = ["insert", "update_postimage"]  # the change types whose row is a rating as it now is
 RATINGS_PER_FILE = 1_000_000  # 6-7 MB of Parquet: what a MERGE for one user reads and may rewrite
-SMALL_BATCH = 1_000_000  # changed ratings read and merged through delta-rs, in the driver (about 40 MB)
 COMMIT_VERSION = "_commit_version"
 # A Spark session, started on the first call: the paths that need no Spark never call it.
 Spark = Callable[[], SparkSession]
@@ -68,8 +67,8 @@ class Plan:
     mode: str  # "rebuild", "merge" (the aggregates: "update") or "current"
     reason: str
     since: int | None = None  # with "merge" or "update": the version of its input the table reflects
-    # With "merge" or "update" of at most SMALL_BATCH rows: the input's change feed since then, read by delta-rs
-    # (else Spark reads it).
+    # With "merge" or "update" of rows the driver takes (`engine.in_driver`): the input's change feed since then,
+    # read by delta-rs (else Spark reads it).
     changes: pa.Table | None = None
 
 
@@ -144,9 +143,9 @@ def catch_up(source: TableRef, since: int, growth: Growth, spark: Spark | None =
 
 def with_changes(step: Plan, table: TableRef, rows: list[int | None], spark: Spark | None) -> Plan:
     """`step` with `table`'s change feed since `step.since`, read by delta-rs when the log counts at most
-    SMALL_BATCH changed `rows` (else left to Spark, whose reader is tried here); a rebuild when the feed cannot be
+    changed `rows` the driver takes (else left to Spark, whose reader is tried here); a rebuild when the feed cannot be
     read (it is off for that range, or VACUUM removed its files)."""
-    if None in rows or sum(rows) > SMALL_BATCH:  # type: ignore[arg-type]
+    if not engine.in_driver(None if None in rows else sum(rows)):  # type: ignore[arg-type]
         if spark is not None:
             try:
                 changes(spark(), table, step.since).count()
@@ -193,7 +192,7 @@ def merge(spark: Spark, bronze: TableRef, step: Plan, silver: Snapshot) -> dict[
 
     The MERGE reads only silver's files whose userIds overlap the new rows' min..max: ratings of new users read
     none, of neighbouring userIds the files of that range (a rebuild writes files of disjoint userId ranges),
-    of users spread over all ids every file. A batch of at most SMALL_BATCH rows (its change feed in the plan)
+    of users spread over all ids every file. A batch the driver takes (its change feed in the plan)
     is MERGEd by delta-rs, with the same condition in DataFusion's SQL: 1,000 new ratings onto the 25M silver in
     0.4 s, where Delta Spark's MERGE takes 4-9 s in a fresh JVM. Such a batch is its own latest ratings when no
     pair in it repeats (no Spark); else Spark deduplicates it in the driver's memory first. A larger batch is

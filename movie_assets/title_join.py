@@ -77,7 +77,7 @@ def refresh(
     if step.mode != "merge":
         return step, {}
     on = [S.USER_ID, S.MOVIE_ID]
-    if step.changes is None:  # more than SMALL_BATCH: Spark reads silver's feed and MERGEs
+    if step.changes is None:  # more than the driver takes: Spark reads silver's feed and MERGEs
         rows = ratings_with_titles(latest(changes(spark(), ratings, step.since)), movies.read(spark()))
         return step, commits.merge(table, rows, on, stamp, range_key=S.USER_ID)
     # A few thousand rows and the titles (62k at 25M), all through the driver; delta-rs MERGEs as for silver.

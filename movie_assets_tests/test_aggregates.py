@@ -8,7 +8,7 @@ from pyspark.sql import SparkSession
 from movie_assets import aggregates
 from movie_assets import schemas as S
 from movie_assets.delta_tables import TableRef, table_version, write_table
-from movie_assets.lake import commits
+from movie_assets.lake import commits, engine
 from movie_assets.transforms import mean_count
 from movie_assets_tests.conftest import merge_into
 
@@ -46,7 +46,7 @@ def test_means_move_with_what_silver_changed_and_equal_a_rebuild(
     assert [tuple(r) for r in rebuilt.collect()] == rows()  # the same doubles, not only close ones
 
     # more changed ratings than the driver takes (here, any): rebuilt from every rating, in one pass
-    monkeypatch.setattr("movie_assets.ratings.SMALL_BATCH", 0)
+    monkeypatch.setattr(engine, "DRIVER_ROWS", 0)
     merge_into(silver, spark.createDataFrame([(6, 2, 3.0, 500, "e.csv")], RATINGS), on)
     assert refresh() == "rebuild"
     assert rows() == [(3, 5.0, 1), (2, 3.5, 2), (1, 11.5 / 5, 5)]

@@ -10,7 +10,7 @@ from pyspark.sql import SparkSession
 
 from movie_assets import ratings
 from movie_assets.delta_tables import TableRef
-from movie_assets.lake import commits
+from movie_assets.lake import commits, engine
 from movie_assets.lake.commits import Snapshot
 from movie_assets.transforms import latest_ratings
 
@@ -25,12 +25,12 @@ def user_ranges(path: str) -> list[tuple[str, int, int, int]]:
     return sorted(((f["path"], f["min.userId"], f["max.userId"], f["num_records"]) for f in files), key=lambda f: f[1])
 
 
-@pytest.mark.parametrize("small_batch", [ratings.SMALL_BATCH, 0], ids=["delta-rs", "spark"])
+@pytest.mark.parametrize("small_batch", [engine.DRIVER_ROWS, 0], ids=["delta-rs", "spark"])
 def test_rebuild_writes_disjoint_user_ranges_and_merge_reads_only_the_new_rows_range(
     spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_batch: int
 ) -> None:
-    """Both MERGE engines: delta-rs for a batch up to SMALL_BATCH rows, Spark beyond."""
-    monkeypatch.setattr(ratings, "SMALL_BATCH", small_batch)
+    """Both MERGE engines: delta-rs for a batch up to DRIVER_ROWS rows, Spark beyond."""
+    monkeypatch.setattr(engine, "DRIVER_ROWS", small_batch)
     bronze, silver = str(tmp_path / "bronze"), str(tmp_path / "silver")
     first = [(u, m, 3.0, 100, "a.csv") for u in range(1, 41) for m in (1, 2)]
     spark.createDataFrame(first, BRONZE).write.format("delta").save(bronze)

@@ -8,8 +8,7 @@ from pyspark.sql import SparkSession
 
 from movie_assets import title_join
 from movie_assets.delta_tables import TableRef, table_version, write_table
-from movie_assets.lake import commits
-from movie_assets.ratings import SMALL_BATCH
+from movie_assets.lake import commits, engine
 from movie_assets_tests.conftest import merge_into
 
 pytestmark = pytest.mark.slow  # Delta commits through Spark: not in make test-fast
@@ -18,12 +17,12 @@ RATINGS = "userId int, movieId int, rating double, timestamp int, source_file st
 MOVIES = "movieId int, title string, genres string"
 
 
-@pytest.mark.parametrize("small_batch", [SMALL_BATCH, 0], ids=["delta-rs", "spark"])
+@pytest.mark.parametrize("small_batch", [engine.DRIVER_ROWS, 0], ids=["delta-rs", "spark"])
 def test_titles_merge_what_silver_changed_and_rebuild_on_new_titles(
     spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_batch: int
 ) -> None:
-    """Both MERGE engines: silver's change feed read and merged by delta-rs up to SMALL_BATCH rows, by Spark beyond."""
-    monkeypatch.setattr("movie_assets.ratings.SMALL_BATCH", small_batch)
+    """Both MERGE engines: silver's change feed read and merged by delta-rs up to DRIVER_ROWS rows, by Spark beyond."""
+    monkeypatch.setattr(engine, "DRIVER_ROWS", small_batch)
     silver, movies, path = str(tmp_path / "silver"), str(tmp_path / "movies"), str(tmp_path / "titled")
     ref = lambda p, name: TableRef(name, p, table_version(spark, p))  # noqa: E731
     write_movies = lambda rows: write_table(spark.createDataFrame(rows, MOVIES), movies)  # noqa: E731

@@ -18,13 +18,12 @@ from movie_assets import ingest, ingest_log, keys
 from movie_assets import schemas as S
 from movie_assets.delta_rs import has_table, open_table, replace_rows, table_metadata
 from movie_assets.delta_tables import MissingTableError, markdown_table, write_table
+from movie_assets.lake import engine
 from movie_assets.progress import spark_progress
 from movie_assets.resources.lakehouse import Lakehouse
 from movie_assets.resources.spark import DeltaSparkResource
 
 ACCOUNTING_COLUMNS = [S.SOURCE_FILE, *ingest_log.COUNTS]
-# Landing files to ingest up to this many bytes in all (about 400,000 ratings) are written through delta-rs.
-SMALL_INGESTION_BYTES = 16 << 20
 READABLE, PRESENT = "landing_files_readable", "landing_files_present"
 
 
@@ -95,13 +94,14 @@ def ingest_files(
     """Write the kept rows and the quarantined lines of `files` (replacing their earlier rows, or all rows when
     `full`); returns the per-file accounting and what parsed the lines ("arrow" or "spark").
 
-    A few new files (SMALL_INGESTION_BYTES) are written through delta-rs; if every line of them is plain
-    (`ingest.read_plain`), they are read without Spark too, and the run starts no JVM for them (about 5 s).
+    New files of no more rows than the driver takes (`engine`) are written through delta-rs; if every line of them
+    is plain (`ingest.read_plain`), they are read without Spark too, and the run starts no JVM for them (about 5 s).
     """
     names = sorted(f.name for f in files)
     tables = {ingest.KEPT: source.bronze_key, ingest.QUARANTINED: source.quarantine_key}
     paths = {kind: lakehouse.table_path(key) for kind, key in tables.items()}
-    small = not full and sum(f.size for f in files) <= SMALL_INGESTION_BYTES and all(map(has_table, paths.values()))
+    rows = engine.rows_at_most(sum(f.size for f in files))
+    small = not full and engine.in_driver(rows) and all(map(has_table, paths.values()))
     plain = ingest.read_plain(files, source) if small else None
     if plain is not None:
         rows, accounting = plain

@@ -16,7 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 from movie_assets import aggregates, ratings, title_join
 from movie_assets import schemas as S
 from movie_assets.delta_tables import TableRef, table_version, write_table
-from movie_assets.lake import commits
+from movie_assets.lake import commits, engine
 from movie_assets.lake.commits import Snapshot
 from movie_assets.neighbors import neighbors_table, store_neighbors
 from movie_assets.similarity import FactorIndex
@@ -29,7 +29,7 @@ RATINGS = "userId int, movieId int, rating double, timestamp int, source_file st
 MOVIES = "movieId int, title string, genres string"
 FIRST = [(1, 1, 3.0, 100, "a.csv"), (2, 1, 2.0, 100, "a.csv"), (1, 2, 0.5, 100, "a.csv")]
 LATER = [(2, 1, 4.5, 200, "b.csv"), (3, 1, 1.0, 200, "b.csv"), (3, 2, 5.0, 200, "b.csv")]
-ENGINES = pytest.mark.parametrize("small_batch", [ratings.SMALL_BATCH, 0], ids=["delta-rs", "spark"])
+ENGINES = pytest.mark.parametrize("small_batch", [engine.DRIVER_ROWS, 0], ids=["delta-rs", "spark"])
 
 
 @pytest.fixture
@@ -104,7 +104,7 @@ def test_two_rebuilds_at_once_through_spark(spark: SparkSession, tmp_path: Path,
 def test_two_title_refreshes_at_once(
     spark: SparkSession, tmp_path: Path, reads: Callable, monkeypatch: pytest.MonkeyPatch, small_batch: int
 ) -> None:
-    monkeypatch.setattr(ratings, "SMALL_BATCH", small_batch)
+    monkeypatch.setattr(engine, "DRIVER_ROWS", small_batch)
     silver, ref = silver_with_changes(spark, tmp_path)
     movies, path = str(tmp_path / "movies"), str(tmp_path / "titled")
     write_table(spark.createDataFrame([(1, "One (2000)", "Drama"), (2, "Two (2001)", "War")], MOVIES), movies)
@@ -127,7 +127,7 @@ def test_two_title_refreshes_at_once(
 def test_two_silver_refreshes_at_once(
     spark: SparkSession, tmp_path: Path, reads: Callable, monkeypatch: pytest.MonkeyPatch, small_batch: int
 ) -> None:
-    monkeypatch.setattr(ratings, "SMALL_BATCH", small_batch)
+    monkeypatch.setattr(engine, "DRIVER_ROWS", small_batch)
     bronze, silver = str(tmp_path / "bronze"), str(tmp_path / "silver")
     spark.createDataFrame(FIRST, RATINGS).write.format("delta").save(bronze)
     ref = lambda: TableRef("ratings_bronze", bronze, table_version(spark, bronze))  # noqa: E731
