@@ -7,7 +7,7 @@ export MOVIE_ASSETS_DATA_DIR ?= data
 SCALE ?= small
 DAGSTER_HOME ?= $(abspath $(MOVIE_ASSETS_DATA_DIR))/dagster_home
 
-.PHONY: install java chromium home test test-fast demo dev app bench lint sample clean
+.PHONY: install java chromium postgres home test test-fast test-deploy demo dev app bench lint sample clean
 
 JARS := $(VENV)/delta-jars
 JARS_STAMP := $(JARS)/.resolved
@@ -53,6 +53,15 @@ chromium:
 	  { $$SUDO apt-get update -q >/dev/null 2>&1 && $$SUDO apt-get install -y -q chromium >/dev/null 2>&1; } || \
 	  echo "apt-get could not install chromium: browser tests will skip (and fail under CI=true)"; }
 
+# The deployment tier starts PostgreSQL from Debian's packages (as the postgres user); install them when missing.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else \
+	    echo "PostgreSQL's server is missing and cannot be installed here: install Debian's postgresql"; exit 1; fi; \
+	  $$SUDO apt-get install -y -q postgresql >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null 2>&1 && $$SUDO apt-get install -y -q postgresql >/dev/null 2>&1; } || \
+	  { echo "apt-get could not install postgresql"; exit 1; }; }
+
 home:
 	mkdir -p $(DAGSTER_HOME)
 	test -f $(DAGSTER_HOME)/dagster.yaml || cp deploy/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
@@ -60,7 +69,11 @@ home:
 # Two pytest-xdist workers, each given whole files in the order conftest.py sets (the longest first); a
 # test file, or one test, runs alone with plain `.venv/bin/pytest PATH`.
 test: install java chromium lint
-	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder
+	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder -m "not deploy"
+
+# A team's deployment: the webserver and daemon on a PostgreSQL instance the tests start on 127.0.0.1.
+test-deploy: install java postgres
+	$(BIN)/pytest -m deploy
 
 # Unit tests only (no real servers, no large tables): a minute or two, serially (two workers, each
 # starting its own Spark session, took longer).

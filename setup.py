@@ -27,6 +27,8 @@ setup(
         # pandas < 3: what pyspark 4.2 supports (streamlit alone would take 3.x).
         "app": ["streamlit>=1.40", "pandas<3", "dagster-graphql==1.13.27"],
         # Tests cover the app too; Playwright drives Debian's Chromium (it downloads no browser of its own).
+        # A team's Dagster instance on PostgreSQL (deploy/dagster-postgres.yaml).
+        "postgres": ["dagster-postgres==0.29.27"],
         "dev": [
             "pytest>=8",
             "pytest-xdist>=3.6",  # make test runs two workers
@@ -35,6 +37,7 @@ setup(
             "streamlit>=1.40",
             "pandas<3",
             "dagster-graphql==1.13.27",
+            "dagster-postgres==0.29.27",  # the deployment tier runs the daemon and webserver on PostgreSQL
         ],
     },
 )
