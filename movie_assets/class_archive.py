@@ -22,7 +22,7 @@ from pyspark.sql import Column, SparkSession
 from movie_assets import als, ingest, keys, ratings
 from movie_assets import schemas as S
 from movie_assets.delta_tables import TableRef, read_table, table_version, write_table
-from movie_assets.ingest_log import files_predicate
+from movie_assets.lake import commits
 from movie_assets.lake.commits import Snapshot
 from movie_assets.resources.spark import DeltaSparkResource, java_major_version, java_options
 from movie_assets.transforms import mean_count, ratings_with_titles
@@ -47,7 +47,6 @@ def ingest_file(
     first: bool,
 ) -> None:
     """One landing file through bronze's parse and writes: the first makes the tables, later ones replace rows."""
-    replace = None if first else files_predicate([path.name])
     targets = {ingest.KEPT: tables / source.bronze_key, ingest.QUARANTINED: tables / source.quarantine_key}
     parsed = ingest.parse_lines(spark, {str(path): path.name}, source, rules)
     ingest.write_lines(
@@ -55,7 +54,11 @@ def ingest_file(
         source,
         [path.name],
         dedupe_key,
-        lambda kind, rows: write_table(rows, str(targets[kind]), replace_where=replace),
+        lambda kind, rows: (
+            write_table(rows, str(targets[kind]))
+            if first
+            else commits.replace_where(str(targets[kind]), rows, {S.SOURCE_FILE: [path.name]})
+        ),
     )
 
 

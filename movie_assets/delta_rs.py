@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, QueryBuilder, write_deltalake
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
+from movie_assets import schemas as S
 from movie_assets.delta_tables import MAINTENANCE, MissingTableError, TableRef, markdown_table, retrying_conflicts
 
 FEED_ERRORS = (DeltaError, OSError)  # reading a change feed that is off for the range, or vacuumed
@@ -155,9 +156,7 @@ def table_metadata(path: str, name: str, preview_rows: int = 0) -> dict[str, Any
     metadata: dict[str, Any] = {
         "dagster/row_count": dg.MetadataValue.int(row_count(table)),
         "dagster/uri": dg.MetadataValue.path(path),
-        "dagster/column_schema": dg.TableSchema(
-            columns=[dg.TableColumn(name=f.name, type=str(f.type)) for f in dataset.schema]
-        ),
+        "dagster/column_schema": S.table_schema(dataset.schema),
         "delta_version": dg.MetadataValue.int(table.version()),
         "delta_files": dg.MetadataValue.int(len(table.file_uris())),
     }

@@ -7,7 +7,6 @@ small table takes about a second.
 """
 
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -15,9 +14,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from movie_assets import schemas as S
-from movie_assets.delta_rs import open_table, replace_rows
+from movie_assets.delta_rs import open_table
 from movie_assets.delta_tables import MissingTableError
 from movie_assets.ingest import LandingFile
+from movie_assets.lake import commits
 
 LOG_TABLE = "_ingest_log"
 LANDING_FILES = "landing_files"  # bronze's metadata: file name -> SHA-256 of the content it now holds
@@ -33,21 +33,6 @@ LOG_SCHEMA = pa.schema(
 def file_sha256(path: str) -> str:
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
-def sql_string(value: str) -> str:
-    """`value` as a Spark SQL string literal (backslash escapes)."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def delta_rs_string(value: str) -> str:
-    """`value` as a string literal of a delta-rs predicate (DataFusion SQL: a quote is doubled, nothing escapes)."""
-    return "'" + value.replace("'", "''") + "'"
-
-
-def files_predicate(names: list[str], literal: Callable[[str], str] = sql_string) -> str:
-    """Rows from these source files, as Spark SQL (or, with `literal=delta_rs_string`, a delta-rs predicate)."""
-    return f"{S.SOURCE_FILE} IN ({', '.join(literal(n) for n in names)})"
 
 
 @dataclass(frozen=True)
@@ -81,7 +66,5 @@ def record(path: str, source: str, files: list[LandingFile], accounting: list[di
         }
         for f in files
     ]
-    where = f"{SOURCE} = {delta_rs_string(source)}"
-    if not full:
-        where += " AND " + files_predicate([f.name for f in files], delta_rs_string)
-    replace_rows(path, pa.Table.from_pylist(rows, LOG_SCHEMA), predicate=where)
+    where: commits.Where = {SOURCE: [source]} if full else {SOURCE: [source], S.SOURCE_FILE: [f.name for f in files]}
+    commits.replace_where(path, pa.Table.from_pylist(rows, LOG_SCHEMA), where)

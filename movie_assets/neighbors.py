@@ -8,16 +8,16 @@ from typing import Any
 import pyarrow as pa
 from deltalake import DeltaTable
 from pyspark.sql import DataFrame
-from pyspark.sql.pandas.types import to_arrow_schema
 
+from movie_assets import keys
 from movie_assets import schemas as S
-from movie_assets.delta_rs import data_version, replace_rows, rows_where
+from movie_assets.delta_rs import data_version, rows_where
 from movie_assets.lake import commits
 from movie_assets.lake.commits import Snapshot
 from movie_assets.similarity import FactorIndex
 
-ANSWERS_SCHEMA = to_arrow_schema(S.SIMILAR_MOVIES_SCHEMA)
-NEIGHBORS_SCHEMA = to_arrow_schema(S.MOVIE_NEIGHBORS_SCHEMA)
+ANSWERS_SCHEMA = S.arrow_schema(keys.SIMILAR_MOVIES)
+NEIGHBORS_SCHEMA = S.arrow_schema(keys.MOVIE_NEIGHBORS)
 
 
 class SimilarMoviesError(ValueError):
@@ -180,7 +180,7 @@ def answer_movies(
             raise SimilarMoviesError(problem)
         skipped.append(problem)
     stored = pa.Table.from_pylist([row for _, rows in answers.values() for row in rows], schema=ANSWERS_SCHEMA)
-    replace_rows(answers_path, stored, predicate=f"{S.QUERY_MOVIE_ID} IN ({', '.join(map(str, sorted(asked)))})")
+    commits.replace_where(answers_path, stored, {S.QUERY_MOVIE_ID: sorted(asked)})
     return Answers(answers, looked_up, skipped)
 
 

@@ -51,13 +51,11 @@ def condition(err: Exception) -> str:
     return (err.getCondition() if isinstance(err, PySparkException) else None) or type(err).__name__
 
 
-def _later(new: str, old: str) -> str:
-    """SQL: the `new` row comes after the `old` one in (timestamp, source_file, rating) order."""
-    t, f, r = S.TIMESTAMP, S.SOURCE_FILE, S.RATING
-    return (
-        f"{new}.{t} > {old}.{t} OR ({new}.{t} = {old}.{t} AND ({new}.{f} > {old}.{f} "
-        f"OR ({new}.{f} = {old}.{f} AND {new}.{r} > {old}.{r})))"
-    )
+def later(new: str, old: str, columns: tuple[str, ...] = S.LATER_WINS) -> str:
+    """SQL (Spark's and DataFusion's alike): the `new` row comes after the `old` one in `schemas.LATER_WINS` order."""
+    first, *rest = columns
+    after = f"{new}.{first} > {old}.{first}"
+    return f"{after} OR ({new}.{first} = {old}.{first} AND ({later(new, old, tuple(rest))}))" if rest else after
 
 
 @dataclass(frozen=True)
@@ -202,11 +200,11 @@ def merge(spark: Spark, bronze: TableRef, step: Plan, silver: Snapshot) -> dict[
     if step.changes is None:
         added = changes(spark(), bronze, step.since).where(F.col(CHANGE_TYPE) == "insert")
         batch = latest_ratings(added)
-        return commits.merge(silver, batch, on, stamp, update_when=_later("s", "t"), range_key=S.USER_ID)
+        return commits.merge(silver, batch, on, stamp, update_when=later("s", "t"), range_key=S.USER_ID)
     rows = step.changes.select(SILVER_COLUMNS)  # only inserts: the plan saw no removal
     if not unique_pairs(rows):
         rows = latest_ratings(spark().createDataFrame(rows)).toArrow()
-    return commits.merge(silver, rows, on, stamp, update_when=_later("s", "t"), range_key=S.USER_ID)
+    return commits.merge(silver, rows, on, stamp, update_when=later("s", "t"), range_key=S.USER_ID)
 
 
 def refresh(spark: Spark, silver: Snapshot, bronze: TableRef, full_refresh: bool) -> tuple[Plan, dict[str, int]]:

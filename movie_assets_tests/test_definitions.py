@@ -1,6 +1,9 @@
 """The assembled Definitions: every asset of design.md, its lineage and groups."""
 
+import dagster as dg
+
 from movie_assets import keys as K
+from movie_assets import schemas as S
 from movie_assets.definitions import defs
 
 DESIGN_LINEAGE = {
@@ -47,3 +50,16 @@ def test_in_process_executor_shares_one_session() -> None:
 def test_materialize_all_needs_no_config() -> None:
     job = defs.resolve_implicit_global_asset_job_def()
     assert job.run_config_schema.config_type.fields["ops"].is_required is False
+
+
+def test_every_table_shows_its_declared_schema_before_any_run() -> None:
+    """Each table's columns, declared once in schemas.TABLES, are the asset's definition metadata."""
+    graph = defs.resolve_asset_graph()
+    for table in S.TABLES:
+        shown = graph.get(dg.AssetKey(table)).metadata["dagster/column_schema"]
+        assert [(c.name, c.type) for c in shown.columns] == [
+            (f.name, S.type_name(f.type)) for f in S.arrow_schema(table)
+        ], table
+    assert [c.type for c in S.column_schema(K.RATINGS_BRONZE)["dagster/column_schema"].columns] == [
+        "int32", "int32", "double", "int32", "string", "timestamp[us, tz=UTC]"
+    ]  # fmt: skip

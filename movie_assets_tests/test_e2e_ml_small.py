@@ -6,9 +6,12 @@ from collections import defaultdict
 from pathlib import Path
 
 import dagster as dg
+import pyarrow as pa
 import pytest
+from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
+from movie_assets import schemas as S
 from movie_assets.checks import CHECKS
 from movie_assets.definitions import ASSETS, build_resources
 from movie_assets.resources.als_models import AlsModels
@@ -179,3 +182,22 @@ def test_dirty_extra_files_next_to_the_real_sample(
     assert checks["ratings_expectations"].metadata["quarantined"].value == len(MALFORMED)
     assert checks["ratings_expectations"].metadata["kept"].value == 100_836 + len(good)
     assert checks["movies_expectations"].passed
+
+
+def test_every_table_is_written_in_its_declared_schema(
+    run: dg.ExecuteInProcessResult, lakehouse: Path, ml_small: Path, tmp_path: Path
+) -> None:
+    """Whichever engine wrote a table, its schema is the declared one; a materialization shows what is on disk."""
+    answered = tmp_path / "answered"
+    shutil.copytree(lakehouse, answered)
+    config = {"ops": {"similar_movies": {"config": {"movie_id": 1, "k": 3}}}}
+    resources = build_resources(str(answered), **TEST_SPARK)
+    assert dg.materialize(ASSETS, resources=resources, selection=["similar_movies"], run_config=config).success
+    for name in S.TABLES:
+        on_disk = DeltaTable(str(answered / "delta" / name)).schema().to_arrow()
+        assert [(f.name, S.type_name(f.type)) for f in pa.schema(on_disk)] == [
+            (f.name, S.type_name(f.type)) for f in S.arrow_schema(name)
+        ], name
+    [bronze] = run.asset_materializations_for_node("ratings_bronze")[:1]
+    shown = bronze.metadata["dagster/column_schema"].schema
+    assert shown == S.column_schema("ratings_bronze")["dagster/column_schema"]

@@ -16,9 +16,9 @@ from pyspark.sql import Column, DataFrame
 
 from movie_assets import ingest, ingest_log, keys
 from movie_assets import schemas as S
-from movie_assets.delta_rs import has_table, open_table, replace_rows, table_metadata
+from movie_assets.delta_rs import has_table, table_metadata
 from movie_assets.delta_tables import MissingTableError, markdown_table, write_table
-from movie_assets.lake import engine
+from movie_assets.lake import commits, engine
 from movie_assets.progress import spark_progress
 from movie_assets.resources.lakehouse import Lakehouse
 from movie_assets.resources.spark import DeltaSparkResource
@@ -75,10 +75,9 @@ def write_small(rows: pa.Table | None, path: str, table: str, names: list[str]) 
     that way. delta-rs detects the same conflicts (another run's rows of these files committed first: the write
     is retried and replaces them) and writes the change feed silver reads (the replaced rows as deletes).
     """
-    schema = open_table(path, table).to_pyarrow_dataset().schema
-    predicate = ingest_log.files_predicate(names, ingest_log.delta_rs_string)
+    schema = S.arrow_schema(table)
     batch = schema.empty_table() if rows is None else rows.select(schema.names).cast(schema)
-    replace_rows(path, batch, predicate=predicate)
+    commits.replace_where(path, batch, {S.SOURCE_FILE: names})
 
 
 def ingest_files(
@@ -114,7 +113,10 @@ def ingest_files(
         if small:
             write_small(rows.toArrow(), paths[kind], tables[kind], names)
         else:
-            write_table(rows, paths[kind], replace_where=None if full else ingest_log.files_predicate(names))
+            if full:
+                write_table(rows, paths[kind])
+            else:
+                commits.replace_where(paths[kind], rows, {S.SOURCE_FILE: names})
 
     spark = pyspark.spark_session
     with spark_progress(context.log, pyspark.started_context, f"ingesting {len(files)} {source.name} file(s)"):
@@ -139,6 +141,7 @@ def _bronze(
                 deps=[csv],
                 group_name="bronze",
                 kinds={"delta", "spark"},
+                metadata=S.column_schema(bronze_key),
                 description=f"Every {source.pattern} row that meets the expectations, typed by an explicit schema.",
             ),
             dg.AssetSpec(
@@ -146,6 +149,7 @@ def _bronze(
                 deps=[csv],
                 group_name="bronze",
                 kinds={"delta"},
+                metadata=S.column_schema(quarantine_key),
                 description=f"Lines of {source.pattern} that fail the expectations, raw, with file and reason.",
             ),
         ],

@@ -9,6 +9,7 @@ import dagster as dg
 from pyspark.sql import DataFrame
 
 from movie_assets import als, keys
+from movie_assets import schemas as S
 from movie_assets.automation import REFRESH
 from movie_assets.delta_tables import markdown_table
 from movie_assets.progress import spark_progress
@@ -25,7 +26,12 @@ def prepare(pyspark: DeltaSparkResource, lakehouse: Lakehouse) -> None:
     pyspark.spark_context.setCheckpointDir(lakehouse.checkpoint_dir)
 
 
-@dg.asset(**ML, automation_condition=REFRESH, metadata={PREVIEW_ROWS_KEY: 5}, pool=keys.pool(keys.ALS_ITEM_FACTORS))
+@dg.asset(
+    **ML,
+    automation_condition=REFRESH,
+    metadata={PREVIEW_ROWS_KEY: 5, **S.column_schema(keys.ALS_ITEM_FACTORS)},
+    pool=keys.pool(keys.ALS_ITEM_FACTORS),
+)
 def als_item_factors(
     context: dg.AssetExecutionContext,
     ratings_silver: DataFrame,

@@ -53,7 +53,12 @@ def check_config(config: SimilarMoviesConfig) -> None:
         raise dg.Failure(f"k {config.k} is out of range: choose 1..{MAX_K}.")
 
 
-@dg.asset(**SERVING, automation_condition=REFRESH, pool=keys.pool(keys.SIMILAR_MOVIES))
+@dg.asset(
+    **SERVING,
+    automation_condition=REFRESH,
+    pool=keys.pool(keys.SIMILAR_MOVIES),
+    metadata=S.column_schema(keys.SIMILAR_MOVIES),
+)
 def similar_movies(
     context: dg.AssetExecutionContext,
     config: SimilarMoviesConfig,
@@ -110,7 +115,12 @@ class MovieNeighborsConfig(dg.Config):
     k: int = Field(default=50, ge=1, le=MAX_K, description=f"neighbours per movie (1..{MAX_K})")
 
 
-@dg.asset(**SERVING, automation_condition=REFRESH, pool=keys.pool(keys.MOVIE_NEIGHBORS))
+@dg.asset(
+    **SERVING,
+    automation_condition=REFRESH,
+    pool=keys.pool(keys.MOVIE_NEIGHBORS),
+    metadata=S.column_schema(keys.MOVIE_NEIGHBORS),
+)
 def movie_neighbors(
     context: dg.AssetExecutionContext,
     config: MovieNeighborsConfig,

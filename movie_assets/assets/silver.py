@@ -34,7 +34,7 @@ class SilverConfig(dg.Config):
     full_refresh: bool = Field(default=False, description="rebuild from all input rows, not only what changed")
 
 
-@dg.asset(**SILVER, pool=keys.pool(keys.RATINGS_SILVER))
+@dg.asset(**SILVER, pool=keys.pool(keys.RATINGS_SILVER), metadata=S.column_schema(keys.RATINGS_SILVER))
 def ratings_silver(
     context: dg.AssetExecutionContext,
     config: SilverConfig,
@@ -65,7 +65,7 @@ def ratings_silver(
 def _mean_count(name: str, key: str, of: str) -> dg.AssetsDefinition:
     doc = f"Mean and count of each {of}'s current ratings, by mean desc, count desc, updated from what silver changed."
 
-    @dg.asset(name=name, description=doc, **SILVER, pool=keys.pool(name))
+    @dg.asset(name=name, description=doc, **SILVER, pool=keys.pool(name), metadata=S.column_schema(name))
     def _asset(
         context: dg.AssetExecutionContext,
         config: SilverConfig,
@@ -96,7 +96,9 @@ user_mean_count_silver = _mean_count(keys.USER_MEAN_COUNT_SILVER, S.USER_ID, "us
 movie_mean_count_silver = _mean_count(keys.MOVIE_MEAN_COUNT_SILVER, S.MOVIE_ID, "movie")
 
 
-@dg.asset(**SILVER, pool=keys.pool(keys.USER_MOVIE_TITLE_RATING))
+@dg.asset(
+    **SILVER, pool=keys.pool(keys.USER_MOVIE_TITLE_RATING), metadata=S.column_schema(keys.USER_MOVIE_TITLE_RATING)
+)
 def user_movie_title_rating(
     context: dg.AssetExecutionContext,
     config: SilverConfig,

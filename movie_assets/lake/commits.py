@@ -29,8 +29,9 @@ from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundErr
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from movie_assets.delta_rs import uri
-from movie_assets.delta_tables import CONFLICTS, MissingTableError, session_conf
+from movie_assets import schemas as S
+from movie_assets.delta_rs import replace_rows, uri
+from movie_assets.delta_tables import CONFLICTS, MissingTableError, session_conf, write_table
 
 APP_ID = "movie_assets"  # the transaction identifier of every conditional commit, in each table's log
 ATTEMPT = "attempt"  # userMetadata: which refresh attempt made a commit
@@ -140,8 +141,20 @@ def _landed(snapshot: Snapshot) -> dict[str, Any]:
     raise _stale(snapshot)
 
 
+def declared(table: str, rows: DataFrame | pa.Table) -> DataFrame | pa.Table:
+    """`rows` as the table's declared schema (`schemas.TABLES`: its columns, in order, of its types), whichever
+    engine writes them; a table not declared there (a test's) as they are."""
+    if table not in S.TABLES:
+        return rows
+    if isinstance(rows, DataFrame):
+        return rows.select([F.col(f.name).cast(f.dataType) for f in S.TABLES[table].fields])
+    schema = S.arrow_schema(table)
+    return rows.select(schema.names).cast(schema)
+
+
 def overwrite(snapshot: Snapshot, rows: DataFrame | pa.Table, metadata: dict[str, Any]) -> None:
     """Replace every row (and the schema) of the table as read with `rows`, in one conditional commit."""
+    rows = declared(snapshot.name, rows)
     if isinstance(rows, DataFrame):
         writer = rows.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
         writer = writer.option("txnAppId", APP_ID).option("txnVersion", snapshot.txn_version)
@@ -188,7 +201,7 @@ def merge(
     A DataFrame is merged by Delta Spark, an Arrow table (already in the driver) by delta-rs: the same condition,
     the same change feed, the same counts.
     """
-    table = snapshot.existing
+    table, rows = snapshot.existing, declared(snapshot.name, rows)
     if isinstance(rows, DataFrame):
         bounds = tuple(rows.agg(F.min(range_key), F.max(range_key)).first()) if range_key else None
         on = merge_condition(keys, "`", range_key, bounds)
@@ -201,7 +214,7 @@ def merge(
     try:
         found = (
             table.merge(
-                rows.cast(table.to_pyarrow_dataset().schema),
+                rows if snapshot.name in S.TABLES else rows.cast(table.to_pyarrow_dataset().schema),
                 predicate=merge_condition(keys, '"', range_key, bounds),
                 source_alias="s",
                 target_alias="t",
@@ -218,3 +231,32 @@ def merge(
 
 def _snake(name: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
+
+
+Where = dict[str, list[str] | list[int]]  # column -> the values a replaced row has in it (each column must match)
+
+
+def _literal(value: str | int, spark: bool) -> str:
+    """A value in a predicate: Spark SQL escapes with backslashes, DataFusion doubles the quote."""
+    if isinstance(value, int):
+        return str(value)
+    if spark:
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return "'" + value.replace("'", "''") + "'"
+
+
+def predicate(where: Where, spark: bool) -> str:
+    """`where` as the engine's SQL: every column's value among its values."""
+    return " AND ".join(
+        f"{column} IN ({', '.join(_literal(v, spark) for v in values)})" for column, values in where.items()
+    )
+
+
+def replace_where(path: str, rows: DataFrame | pa.Table, where: Where, metadata: dict[str, Any] | None = None) -> None:
+    """Replace the rows that match `where` with `rows` in one commit (creating the table if needed), through the
+    engine that holds `rows`; retried when another writer committed first. A blind write: what it replaces is
+    named by `where`, not read (bronze's files, an answer's movie ids, the ingest log's files)."""
+    if isinstance(rows, DataFrame):
+        write_table(rows, path, replace_where=predicate(where, spark=True), user_metadata=metadata)
+    else:
+        replace_rows(path, rows, predicate=predicate(where, spark=False), user_metadata=metadata)

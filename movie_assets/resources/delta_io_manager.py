@@ -14,6 +14,7 @@ from pyspark.sql import DataFrame
 
 from movie_assets.delta_rs import open_table, table_metadata
 from movie_assets.delta_tables import MissingTableError, TableRef, read_table, write_table
+from movie_assets.lake.commits import declared
 from movie_assets.progress import spark_progress
 from movie_assets.resources.lakehouse import Lakehouse
 from movie_assets.resources.spark import DeltaSparkResource
@@ -33,7 +34,7 @@ class DeltaTableIOManager(dg.ConfigurableIOManager):
     def handle_output(self, context: dg.OutputContext, obj: DataFrame) -> None:
         path = self._path(context)
         with spark_progress(context.log, self.pyspark.started_context, f"writing {context.asset_key.to_user_string()}"):
-            write_table(obj, path)
+            write_table(declared(context.asset_key.path[-1], obj), path)
         preview = int((context.definition_metadata or {}).get(PREVIEW_ROWS_KEY, 0))
         context.add_output_metadata(table_metadata(path, context.asset_key.to_user_string(), preview))
 

@@ -171,3 +171,21 @@ def test_a_refresh_that_keeps_losing_says_what_to_do(tmp_path: Path, monkeypatch
     with pytest.raises(commits.ConcurrentRefreshError, match=r"^t was changed by other runs 3 times while this"):
         commits.refresh(str(tmp_path / "t"), "t", always_late, attempts=3)
     assert RsTable(str(tmp_path / "t")).to_pyarrow_table().to_pydict() == {"v": [1]}
+
+
+@pytest.mark.parametrize("engine_name", ["delta-rs", "spark"])
+def test_replace_where_names_values_with_quotes_and_backslashes_alike(
+    spark: SparkSession, tmp_path: Path, engine_name: str
+) -> None:
+    """One `where`, rendered for each engine's SQL: the same rows replaced, whatever the names hold."""
+    path = str(tmp_path / "t")
+    names = ["a'b.csv", "c\\d.csv", "e.csv", "it's\\'.csv"]
+    first = pa.table({"source_file": names, "n": [1, 2, 3, 4]})
+    commits.replace_where(path, first, {"source_file": names})
+    replaced = pa.table({"source_file": ["a'b.csv"], "n": [10]})
+    rows = replaced
+    if engine_name == "spark":
+        rows = spark.createDataFrame(replaced.to_pylist(), "source_file string, n bigint")
+    commits.replace_where(path, rows, {"source_file": ["a'b.csv", "c\\d.csv", "it's\\'.csv"]})
+    got = sorted(zip(*RsTable(path).to_pyarrow_table().to_pydict().values(), strict=True))
+    assert got == [("a'b.csv", 10), ("e.csv", 3)]
