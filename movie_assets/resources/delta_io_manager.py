@@ -7,9 +7,10 @@ An input typed `... | None` gets None while the table is missing; otherwise a mi
 with one sentence saying what to materialize.
 """
 
+import typing
+
 import dagster as dg
 import deltalake
-from dagster._core.types.dagster_type import DagsterTypeKind
 from pyspark.sql import DataFrame
 
 from movie_assets.delta_rs import open_table, table_metadata
@@ -40,13 +41,14 @@ class DeltaTableIOManager(dg.ConfigurableIOManager):
 
     def load_input(self, context: dg.InputContext) -> DataFrame | TableRef | deltalake.DeltaTable | None:
         name, path = context.asset_key.to_user_string(), self._path(context)
-        wanted, optional = context.dagster_type, context.dagster_type.kind == DagsterTypeKind.NULLABLE
-        if optional:
-            wanted = wanted.inner_type
+        # The input's annotation: `X`, or `X | None` (typing_type Optional[X]) for an input that may be missing.
+        annotated = context.dagster_type.typing_type
+        optional = type(None) in typing.get_args(annotated)
+        wanted = next((t for t in typing.get_args(annotated) if t is not type(None)), annotated)
         try:
-            if wanted.typing_type is deltalake.DeltaTable:
+            if wanted is deltalake.DeltaTable:
                 return open_table(path, name)
-            if wanted.typing_type is TableRef:
+            if wanted is TableRef:
                 return TableRef(name, path, open_table(path, name).version())
             return read_table(self.pyspark.spark_session, path, name)
         except MissingTableError as err:

@@ -7,14 +7,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_pyspark import LazyPySparkResource
-from dagster_pyspark.resources import spark_session_from_config
-from delta.pip_utils import configure_spark_with_delta_pip
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 from pyspark import SparkContext
 from pyspark.sql import SparkSession
 
@@ -32,9 +32,14 @@ LOOPBACK = "127.0.0.1"
 CLASS_ARCHIVE = "spark-classes.jsa"  # in the virtualenv, written by `make install` (movie_assets.class_archive)
 
 
+SCALA_BINARY = "2.13"  # Spark 4's only Scala
+
+
 def delta_packages() -> str:
-    """The Delta Lake Maven coordinates, exactly as delta-spark's pip helper names them."""
-    return configure_spark_with_delta_pip(SparkSession.Builder())._options["spark.jars.packages"]
+    """The Delta Lake Maven coordinates of the installed delta-spark and pyspark, from their package metadata:
+    io.delta:delta-spark_<Spark major.minor>_<Scala>:<delta-spark version>, as delta-spark's pip helper names them."""
+    spark_minor = ".".join(metadata.version("pyspark").split(".")[:2])
+    return f"io.delta:delta-spark_{spark_minor}_{SCALA_BINARY}:{metadata.version('delta-spark')}"
 
 
 def jars_dir() -> Path:
@@ -144,6 +149,8 @@ def spark_config(
         # New tables record their changes, so ratings_silver can merge only what bronze gained.
         "spark.databricks.delta.properties.defaults.enableChangeDataFeed": "true",
         "spark.driver.extraJavaOptions": driver_java_options(),
+        # Python workers (if a step ever needs them) run the driver's interpreter, with its packages.
+        "spark.pyspark.python": sys.executable,
         "spark.executor.extraJavaOptions": java_options(),
     }
     if spark_master.startswith("local"):  # nothing listens beyond this machine
@@ -184,8 +191,22 @@ def ensure_java() -> None:
         )
 
 
-class DeltaSparkResource(LazyPySparkResource):
-    """dagster-pyspark's lazy session, checked for Java first, with Delta Lake on and logs kept quiet.
+@contextmanager
+def launch_env(variables: dict[str, str]) -> Iterator[None]:
+    """Environment variables for the JVM that starts inside the block only; afterwards each is as it was."""
+    before = {name: os.environ.get(name) for name in variables}
+    os.environ.update({name: value for name, value in variables.items() if before[name] is None})
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+
+
+class DeltaSparkResource(dg.ConfigurableResource):
+    """The run's one Spark session, started when a step first asks for it (a run that needs none starts none),
+    checked for Java first, with Delta Lake on and logs kept quiet.
 
     Its settings come from `spark_config()` (the environment) when the session starts; the fields here only
     override them, so that the Launchpad shows no machine-specific values.
@@ -199,20 +220,29 @@ class DeltaSparkResource(LazyPySparkResource):
     def session_config(self) -> dict[str, Any]:
         return spark_config(self.master, self.driver_memory, self.shuffle_partitions, extra=self.spark_config)
 
-    def _init_session(self) -> None:
-        if self._spark_session is None:
+    _session: SparkSession | None = PrivateAttr(default=None)
+
+    @property
+    def spark_session(self) -> SparkSession:
+        """The session, started (or, in a process that has one, reused) on the first call."""
+        if self._session is None:
             ensure_java()
-            conf = self.session_config()
-            # Python workers (if a step ever needs them) run the driver's interpreter, with its packages.
-            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-            if conf.get("spark.driver.bindAddress") == LOOPBACK:
-                os.environ.setdefault("SPARK_LOCAL_IP", LOOPBACK)  # and Spark need not warn about the hostname
-            self._spark_session = spark_session_from_config(conf)
-            self._spark_session.sparkContext.setLogLevel("WARN")
+            conf, builder = self.session_config(), SparkSession.builder
+            for key, value in conf.items():
+                builder = builder.config(key, value)
+            local = conf.get("spark.driver.bindAddress") == LOOPBACK
+            with launch_env({"SPARK_LOCAL_IP": LOOPBACK} if local else {}):  # no warning about the hostname
+                self._session = builder.getOrCreate()
+            self._session.sparkContext.setLogLevel("WARN")
+        return self._session
+
+    @property
+    def spark_context(self) -> SparkContext:
+        return self.spark_session.sparkContext
 
     def started_context(self) -> SparkContext | None:
         """The session's SparkContext if a step has started it, else None (this starts nothing)."""
-        return None if self._spark_session is None else self._spark_session.sparkContext
+        return None if self._session is None else self._session.sparkContext
 
 
 def delta_spark_resource(
