@@ -99,6 +99,7 @@ sample: install
 lint: install
 	$(BIN)/ruff check movie_assets movie_assets_tests benchmarks
 	$(BIN)/ruff format --check movie_assets movie_assets_tests benchmarks
+	$(BIN)/mypy movie_assets
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .mypy_cache

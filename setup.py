@@ -33,6 +33,7 @@ setup(
             "pytest>=8",
             "pytest-xdist>=3.6",  # make test runs two workers
             "ruff>=0.6",
+            "mypy>=1.10",  # make lint: the package type-checked, the engine seam strictly
             "playwright>=1.50",
             "streamlit>=1.40",
             "pandas<3",

@@ -9,6 +9,7 @@ answers, ranked under the same rule) next to popularity and item-kNN baselines o
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from pyspark.ml.evaluation import RankingEvaluator
@@ -131,7 +132,7 @@ def user_interval(data: Split, per_query: np.ndarray, seed: int, rounds: int = 2
 def score(spark: SparkSession, data: Split, ranker: Ranker, k: int = K) -> Scores:
     """Hit rate@k and NDCG@k (RankingEvaluator) of `ranker`'s neighbours over the split's queries."""
     found = ranker(np.array(sorted({q for _, q in data.queries}), dtype=np.int64), k)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             S.USER_ID: user,
             QUERY: query,
@@ -198,7 +199,7 @@ def item_knn_ranker(data: Interactions) -> Ranker:
     counts = data.counts().astype(np.float64)
 
     def rank(queries: np.ndarray, k: int) -> dict[int, list[int]]:
-        out = {}
+        out: dict[int, list[int]] = {}
         for q in queries:
             i = int(np.searchsorted(data.movie_ids, q))
             if i >= len(data.movie_ids) or data.movie_ids[i] != q:

@@ -1,5 +1,7 @@
 """When derived tables refresh without a click."""
 
+from typing import TypedDict
+
 import dagster as dg
 
 # A parent's blocking checks passed, or the parent is refreshed in the same run, whose blocking checks stop this
@@ -12,4 +14,12 @@ _PARENTS_CHECKED = dg.AutomationCondition.all_deps_match(
     | dg.AutomationCondition.will_be_requested()
 ).with_label("all_deps_blocking_checks_passed_or_requested")
 # Recompute when a parent changed and its blocking checks passed; the automation sensor evaluates it.
-REFRESH = dg.AutomationCondition.eager() & _PARENTS_CHECKED
+REFRESH: dg.AutomationCondition = dg.AutomationCondition.eager() & _PARENTS_CHECKED
+
+
+class AssetArgs(TypedDict, total=False):
+    """What the assets of one layer share, as keyword arguments of `dg.asset` (typed, so a checker sees them)."""
+
+    group_name: str
+    kinds: set[str]
+    automation_condition: dg.AutomationCondition

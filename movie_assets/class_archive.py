@@ -102,7 +102,7 @@ def build(archive: Path) -> bool:
         spark = resource.spark_session
         exercise(spark, folder)
         spark.stop()
-        jvm = SparkContext._gateway.proc  # the JVM writes the archive as it exits: when its stdin closes
+        jvm = SparkContext._gateway.proc  # type: ignore[union-attr]  # the JVM writes the archive as it exits
         jvm.stdin.close()
         jvm.wait(timeout=300)
     finally:

@@ -13,10 +13,15 @@ from movie_assets.resources.thresholds import QualityThresholds
 from movie_assets.sensors import SENSORS
 
 
-def build_resources(data_dir: str | None = None, **spark_overrides: object) -> dict[str, object]:
+def build_resources(
+    data_dir: str | None = None,
+    master: str | None = None,
+    driver_memory: str | None = None,
+    shuffle_partitions: int | None = None,
+) -> dict[str, object]:
     """The resources of every run: the data root, one lazy Delta-enabled Spark session, the Delta IO manager."""
     lakehouse = Lakehouse(data_dir=data_dir)
-    pyspark = delta_spark_resource(**spark_overrides)
+    pyspark = delta_spark_resource(master, driver_memory, shuffle_partitions)
     return {
         "lakehouse": lakehouse,
         "pyspark": pyspark,
@@ -27,7 +32,7 @@ def build_resources(data_dir: str | None = None, **spark_overrides: object) -> d
     }
 
 
-ASSETS = [
+ASSETS: list[dg.AssetsDefinition | dg.AssetSpec] = [
     landing.ratings_csv,
     landing.movies_csv,
     bronze.ratings_bronze,

@@ -130,17 +130,12 @@ def replace_rows(
     """Replace the rows matching `predicate` (all rows without one) with `rows` in one commit, creating the table
     if needed; `user_metadata` is stored as the commit's `userMetadata`."""
     properties = CommitProperties(custom_metadata={"userMetadata": json.dumps(user_metadata or {}, sort_keys=True)})
-    schema_mode = "overwrite" if predicate is None else None
 
     def commit() -> None:
-        write_deltalake(
-            uri(path),
-            rows,
-            mode="overwrite",
-            predicate=predicate,
-            schema_mode=schema_mode,
-            commit_properties=properties,
-        )
+        if predicate is None:
+            write_deltalake(uri(path), rows, mode="overwrite", schema_mode="overwrite", commit_properties=properties)
+        else:
+            write_deltalake(uri(path), rows, mode="overwrite", predicate=predicate, commit_properties=properties)
 
     retrying_conflicts(commit, f"writing {path}")
 

@@ -113,21 +113,24 @@ def write_table(
 @contextmanager
 def session_conf(spark: SparkSession, settings: dict[str, str]) -> Iterator[None]:
     """Spark session settings for the operations inside only; afterwards each is as it was (or unset)."""
-    before = {key: spark.conf.get(key, None) for key in settings}
+    before: dict[str, str | None] = {key: spark.conf.get(key, None) for key in settings}
     for key, value in settings.items():
         spark.conf.set(key, value)
     try:
         yield
     finally:
-        for key, value in before.items():
-            if value is None:
+        for key, was in before.items():
+            if was is None:
                 spark.conf.unset(key)
             else:
-                spark.conf.set(key, value)
+                spark.conf.set(key, was)
 
 
 def table_version(spark: SparkSession, path: str) -> int:
-    return DeltaTable.forPath(spark, path).history(1).first()["version"]
+    last = DeltaTable.forPath(spark, path).history(1).first()
+    if last is None:
+        raise MissingTableError(path, path)
+    return int(last["version"])
 
 
 def markdown_table(rows: list[dict[str, Any]], columns: list[str], max_chars: int = MAX_CELL_CHARS) -> str:

@@ -7,7 +7,9 @@ Data: ml-latest-small, shipped in samples/ (offline). MOVIE_ASSETS_SAMPLE=synthe
 import os
 import shutil
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from dagster_shared.error import SerializableErrorInfo
@@ -22,6 +24,7 @@ SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "ml-latest-small"
 MIN_RATINGS_FOR_TOP = 50
 TOY_STORY = 1
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+RESOURCES: Mapping[str, Any] = defs.resources or {}
 
 
 def land_sample(landing: Path) -> str:
@@ -50,16 +53,17 @@ def innermost(error: SerializableErrorInfo) -> str:
 def report_failures(result: dg.ExecuteInProcessResult) -> int:
     for event in result.all_events:
         if event.is_step_failure:
-            print(f"error in {event.step_key}: {innermost(event.step_failure_data.error)}", file=sys.stderr)
+            error = event.step_failure_data.error
+            print(f"error in {event.step_key}: {innermost(error) if error else 'failed'}", file=sys.stderr)
     return 1
 
 
 def step_lines(result: dg.ExecuteInProcessResult) -> list[str]:
     """One line per step: what it made, rows, seconds."""
-    seconds = {e.step_key: e.event_specific_data.duration_ms / 1000 for e in result.all_events if e.is_step_success}
+    seconds = {e.step_key: e.step_success_data.duration_ms / 1000 for e in result.all_events if e.is_step_success}
     lines = []
     for event in result.get_asset_materialization_events():
-        metadata, name = event.materialization.metadata, event.asset_key.to_user_string()
+        metadata, name = event.materialization.metadata, event.materialization.asset_key.to_user_string()
         rows = metadata.get("dagster/row_count")
         detail = f"{rows.value:>10,} rows" if rows else ""
         if "rmse" in metadata:
@@ -71,7 +75,7 @@ def step_lines(result: dg.ExecuteInProcessResult) -> list[str]:
 
 
 def best_rated(lakehouse: Lakehouse, limit: int = 10) -> list[str]:
-    spark = defs.resources["pyspark"].spark_session
+    spark = RESOURCES["pyspark"].spark_session
     read = lambda name: spark.read.format("delta").load(lakehouse.table_path(name))  # noqa: E731
     rows = (
         read(keys.MOVIE_MEAN_COUNT_SILVER)
@@ -85,7 +89,7 @@ def best_rated(lakehouse: Lakehouse, limit: int = 10) -> list[str]:
 
 
 def main() -> int:
-    lakehouse: Lakehouse = defs.resources["lakehouse"]
+    lakehouse: Lakehouse = RESOURCES["lakehouse"]
     try:
         print(land_sample(Path(lakehouse.landing)))
     except (download.DownloadError, ValueError, OSError) as err:

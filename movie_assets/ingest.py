@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import reduce
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -139,9 +139,9 @@ class LandingFile:
     refused: str | None = None
 
 
-def open_text_bytes(path: str) -> BinaryIO:
+def open_text_bytes(path: str) -> IO[bytes]:
     """The file's text as bytes: a `.gz` file decompressed."""
-    return gzip.open(path, "rb") if path.endswith(GZIP) else open(path, "rb")
+    return cast(IO[bytes], gzip.open(path, "rb")) if path.endswith(GZIP) else open(path, "rb")
 
 
 def inspect(path: str, source: Source, settle_seconds: float) -> LandingFile:
@@ -288,8 +288,8 @@ def movie_rules() -> list[tuple[Column, str]]:
 def _first_reason(source: Source, rules: list[tuple[Column, str]]) -> Column:
     n = len(source.schema.fields)
     reason = F.when(F.col(_CORRUPT).isNotNull(), F.lit(f"expected {n} fields ({','.join(source.header)})"))
-    for condition, message in _type_reasons(source.schema):
-        reason = reason.when(condition, message)
+    for condition, because in _type_reasons(source.schema):
+        reason = reason.when(condition, because)
     for condition, message in rules:
         reason = reason.when(condition, F.lit(message))
     return reason

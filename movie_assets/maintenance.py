@@ -42,7 +42,7 @@ class MaintenanceSettings(dg.ConfigurableResource):
 
 def storage(spark: SparkSession, path: str) -> dict[str, int]:
     """Live files and bytes (the current version), and for a local table the data files on disk."""
-    detail = DeltaTable.forPath(spark, path).detail().select("numFiles", "sizeInBytes").first()
+    detail = DeltaTable.forPath(spark, path).detail().select("numFiles", "sizeInBytes").collect()[0]
     found: dict[str, int] = {"live_files": detail["numFiles"], "live_bytes": detail["sizeInBytes"]}
     if not is_uri(path):
         files = [p for p in Path(path).rglob("*.parquet") if "_delta_log" not in p.parts]

@@ -1,9 +1,11 @@
 """Progress of long Spark work in the Dagster log: the active stages and their finished tasks, every few seconds."""
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import dagster as dg
 from pyspark import SparkContext
 
 DEFAULT_EVERY_S = 15.0
@@ -22,7 +24,10 @@ def active_stages(sc: SparkContext) -> list[str]:
 
 @contextmanager
 def spark_progress(
-    log: object, context: Callable[[], SparkContext | None], what: str, every_s: float = DEFAULT_EVERY_S
+    log: logging.Logger | dg.DagsterLogManager,
+    context: Callable[[], SparkContext | None],
+    what: str,
+    every_s: float = DEFAULT_EVERY_S,
 ) -> Iterator[None]:
     """While the block runs, log `what` and Spark's active stages through `log.info` every `every_s` seconds.
 

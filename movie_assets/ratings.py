@@ -143,7 +143,8 @@ def with_changes(step: Plan, table: TableRef, rows: list[int | None], spark: Spa
     """`step` with `table`'s change feed since `step.since`, read by delta-rs when the log counts at most
     changed `rows` the driver takes (else left to Spark, whose reader is tried here); a rebuild when the feed cannot be
     read (it is off for that range, or VACUUM removed its files)."""
-    if not engine.in_driver(None if None in rows else sum(rows)):  # type: ignore[arg-type]
+    assert step.since is not None, "a merge plan records the version it merges from"
+    if not engine.in_driver(None if None in rows else sum(r or 0 for r in rows)):
         if spark is not None:
             try:
                 changes(spark(), table, step.since).count()
@@ -197,6 +198,7 @@ def merge(spark: Spark, bronze: TableRef, step: Plan, silver: Snapshot) -> dict[
     read and MERGEd by Spark.
     """
     on, stamp = [S.USER_ID, S.MOVIE_ID], {BRONZE_VERSION: bronze.version}
+    assert step.since is not None, "a merge plan records the version it merges from"
     if step.changes is None:
         added = changes(spark(), bronze, step.since).where(F.col(CHANGE_TYPE) == "insert")
         batch = latest_ratings(added)

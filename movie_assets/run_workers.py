@@ -11,6 +11,7 @@ DEAD_RUNS_INTERVAL_SECONDS, and by every run as it starts (a CLI run with no dae
 
 import os
 import socket
+from collections.abc import Mapping
 from pathlib import Path
 
 import dagster as dg
@@ -34,7 +35,7 @@ def worker_tags() -> dict[str, str]:
     return {HOST: socket.gethostname(), PID: str(os.getpid()), STARTED: fields[19] if fields else ""}
 
 
-def is_dead(tags: dict[str, str]) -> bool:
+def is_dead(tags: Mapping[str, str]) -> bool:
     """Whether the worker the tags name is gone: no such process, a zombie, or another process with its pid.
     A run of another host, or one that recorded no worker, is never called dead: nothing here can tell."""
     if tags.get(HOST) != socket.gethostname() or not tags.get(PID):

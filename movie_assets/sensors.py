@@ -86,7 +86,7 @@ def ingested_files(instance: dg.DagsterInstance) -> dict[str, str]:
         event = instance.get_latest_materialization_event(dg.AssetKey(source.bronze_key))
         metadata = event.asset_materialization.metadata if event and event.asset_materialization else {}
         if LANDING_FILES in metadata:
-            found |= metadata[LANDING_FILES].value
+            found |= dict(metadata[LANDING_FILES].value)  # type: ignore[arg-type]  # a JSON object
     return found
 
 

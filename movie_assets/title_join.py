@@ -77,6 +77,7 @@ def refresh(
     if step.mode != "merge":
         return step, {}
     on = [S.USER_ID, S.MOVIE_ID]
+    assert step.since is not None, "a merge plan records the version it merges from"
     if step.changes is None:  # more than the driver takes: Spark reads silver's feed and MERGEs
         rows = ratings_with_titles(latest(changes(spark(), ratings, step.since)), movies.read(spark()))
         return step, commits.merge(table, rows, on, stamp, range_key=S.USER_ID)

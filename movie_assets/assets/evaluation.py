@@ -3,11 +3,12 @@
 import os
 from dataclasses import replace
 from multiprocessing.pool import ThreadPool
+from typing import Any
 
 import dagster as dg
 from pydantic import Field
 from pyspark.ml.tuning import ParamGridBuilder
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 
 from movie_assets import als
 from movie_assets import answer_quality as Q
@@ -52,7 +53,7 @@ def _row(method: str, scores: Q.Scores, data: Q.Split, seed: int) -> dict[str, o
     }
 
 
-def _factors_scores(spark: object, data: Q.Split, config: AlsConfig) -> Q.Scores:
+def _factors_scores(spark: SparkSession, data: Q.Split, config: AlsConfig) -> Q.Scores:
     index = Q.fitted_index(data.train, config.params(), config.rule())
     return Q.score(spark, data, Q.factors_ranker(index))
 
@@ -90,7 +91,7 @@ def similarity_evaluation(
             scored["rating model (original's explicit ALS)"] = _factors_scores(spark, data, als_models.rating)
         data.train.unpersist()
     rows = [_row(method, scores, data, config.seed) for method, scores in scored.items()]
-    metadata: dict[str, object] = {
+    metadata: dict[str, Any] = {
         "hit_rate_at_10": dg.MetadataValue.float(answers.hit_rate),
         "ndcg_at_10": dg.MetadataValue.float(answers.ndcg),
         "test_users": len(data.held_out),
@@ -154,7 +155,7 @@ def similarity_tuning(
     # fitMultiple is thread-safe: TrainValidationSplit consumes it the same way.
     fitted = estimator.fitMultiple(als.training_rows(train, params), grid)
 
-    def fit_and_score(_: int) -> list[dict[str, object]]:
+    def fit_and_score(_: int) -> list[dict[str, Any]]:
         i, model = next(fitted)
         factors = collect_factors(als.item_factors(model, train))
         point, scored = {p.name: v for p, v in grid[i].items()}, []

@@ -10,7 +10,7 @@ from pyspark.sql import DataFrame
 
 from movie_assets import als, keys
 from movie_assets import schemas as S
-from movie_assets.automation import REFRESH
+from movie_assets.automation import REFRESH, AssetArgs
 from movie_assets.delta_tables import markdown_table
 from movie_assets.progress import spark_progress
 from movie_assets.resources.als_models import AlsModels
@@ -18,7 +18,7 @@ from movie_assets.resources.delta_io_manager import PREVIEW_ROWS_KEY
 from movie_assets.resources.lakehouse import Lakehouse
 from movie_assets.resources.spark import DeltaSparkResource
 
-ML = {"group_name": "ml", "kinds": {"spark", "delta"}}
+ML = AssetArgs(group_name="ml", kinds={"spark", "delta"})
 
 
 def prepare(pyspark: DeltaSparkResource, lakehouse: Lakehouse) -> None:
@@ -27,8 +27,7 @@ def prepare(pyspark: DeltaSparkResource, lakehouse: Lakehouse) -> None:
 
 
 @dg.asset(
-    **ML,
-    automation_condition=REFRESH,
+    **AssetArgs(**ML, automation_condition=REFRESH),
     metadata={PREVIEW_ROWS_KEY: 5, **S.column_schema(keys.ALS_ITEM_FACTORS)},
     pool=keys.pool(keys.ALS_ITEM_FACTORS),
 )

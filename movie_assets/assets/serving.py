@@ -6,6 +6,7 @@ write through delta-rs: an answer starts no Spark session.
 """
 
 import time
+from typing import Any
 
 import dagster as dg
 from deltalake import DeltaTable
@@ -14,7 +15,7 @@ from pydantic import Field
 from movie_assets import keys
 from movie_assets import schemas as S
 from movie_assets.assets.ml import ML
-from movie_assets.automation import REFRESH
+from movie_assets.automation import REFRESH, AssetArgs
 from movie_assets.delta_rs import open_table, table_metadata
 from movie_assets.delta_tables import MissingTableError, markdown_table
 from movie_assets.lake import commits
@@ -30,7 +31,8 @@ from movie_assets.neighbors import (
 from movie_assets.resources.als_models import AlsModels
 from movie_assets.resources.lakehouse import Lakehouse
 
-SERVING = {**ML, "kinds": {"delta", "python"}}  # delta-rs and numpy: no Spark
+# delta-rs and numpy: no Spark
+SERVING = AssetArgs(group_name=ML["group_name"], kinds={"delta", "python"}, automation_condition=REFRESH)
 MAX_ID = 2**31 - 1  # movieId is a 32-bit int
 MAX_K = 1000
 ANSWER_COLUMNS = [S.RANK, S.SIMILAR_MOVIE_ID, S.TITLE, S.GENRES, S.SIMILARITY, S.COUNT, S.MEAN]
@@ -55,7 +57,6 @@ def check_config(config: SimilarMoviesConfig) -> None:
 
 @dg.asset(
     **SERVING,
-    automation_condition=REFRESH,
     pool=keys.pool(keys.SIMILAR_MOVIES),
     metadata=S.column_schema(keys.SIMILAR_MOVIES),
 )
@@ -92,7 +93,7 @@ def similar_movies(
         raise dg.Failure(str(err)) from None
     for skipped in result.skipped:
         context.log.warning(skipped)
-    metadata: dict[str, object] = {
+    metadata: dict[str, Any] = {
         "answers": len(result.answers),
         "looked_up_in_movie_neighbors": result.looked_up,
         "answers_from": als_models.answers_from,
@@ -117,7 +118,6 @@ class MovieNeighborsConfig(dg.Config):
 
 @dg.asset(
     **SERVING,
-    automation_condition=REFRESH,
     pool=keys.pool(keys.MOVIE_NEIGHBORS),
     metadata=S.column_schema(keys.MOVIE_NEIGHBORS),
 )

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from movie_assets import aggregates, keys, ratings, title_join
 from movie_assets import schemas as S
-from movie_assets.automation import REFRESH
+from movie_assets.automation import REFRESH, AssetArgs
 from movie_assets.delta_rs import table_metadata
 from movie_assets.delta_tables import TableRef
 from movie_assets.lake import commits
@@ -18,11 +18,7 @@ from movie_assets.progress import spark_progress
 from movie_assets.resources.lakehouse import Lakehouse
 from movie_assets.resources.spark import DeltaSparkResource
 
-SILVER = {
-    "group_name": "silver",
-    "kinds": {"delta", "spark"},
-    "automation_condition": REFRESH,
-}
+SILVER = AssetArgs(group_name="silver", kinds={"delta", "spark"}, automation_condition=REFRESH)
 
 
 def spark(pyspark: DeltaSparkResource) -> ratings.Spark:

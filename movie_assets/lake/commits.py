@@ -161,13 +161,13 @@ def overwrite(snapshot: Snapshot, rows: DataFrame | pa.Table, metadata: dict[str
         writer.option("userMetadata", snapshot.user_metadata(metadata)).save(snapshot.path)
         _landed(snapshot)
         return
-    target = uri(snapshot.path) if snapshot.table is None else snapshot.table
-    # A table created since the read is not overwritten: "error" fails when one exists.
-    mode, schema_mode = ("error", None) if snapshot.table is None else ("overwrite", "overwrite")
+    properties = _properties(snapshot, metadata)
     try:
-        write_deltalake(
-            target, rows, mode=mode, schema_mode=schema_mode, commit_properties=_properties(snapshot, metadata)
-        )
+        if snapshot.table is None:  # a table created since the read is not overwritten: "error" fails on one
+            write_deltalake(uri(snapshot.path), rows, mode="error", commit_properties=properties)
+        else:
+            table = snapshot.table
+            write_deltalake(table, rows, mode="overwrite", schema_mode="overwrite", commit_properties=properties)
     except CommitFailedError as err:
         raise _stale(snapshot, err) from err
     except DeltaError as err:
@@ -203,7 +203,8 @@ def merge(
     """
     table, rows = snapshot.existing, declared(snapshot.name, rows)
     if isinstance(rows, DataFrame):
-        bounds = tuple(rows.agg(F.min(range_key), F.max(range_key)).first()) if range_key else None
+        row = rows.agg(F.min(range_key), F.max(range_key)).first() if range_key else None
+        bounds = None if row is None else tuple(row)
         on = merge_condition(keys, "`", range_key, bounds)
         with session_conf(rows.sparkSession, _spark_txn(snapshot, metadata)):
             builder = SparkDeltaTable.forPath(rows.sparkSession, snapshot.path).alias("t").merge(rows.alias("s"), on)

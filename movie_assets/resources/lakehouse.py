@@ -87,7 +87,7 @@ class Lakehouse(dg.ConfigurableResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         """At a run's start: record its process, and fail the runs of this host whose process died (a CLI run
         with no daemon finds the slots they held freed; see `run_workers`)."""
-        if context.instance is not None and context.run is not None:
+        if context.instance is not None and context.run is not None and context.log is not None:
             context.instance.add_run_tags(context.run.run_id, run_workers.worker_tags())
             for run_id in run_workers.fail_dead_runs(context.instance):
                 context.log.warning(f"run {run_id} died without ending: marked failed and its pool slots freed")

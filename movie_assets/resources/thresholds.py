@@ -1,7 +1,7 @@
 """The data-quality thresholds the asset checks apply, configurable per run or per deployment."""
 
 import dagster as dg
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 
 class QualityThresholds(dg.ConfigurableResource):
@@ -16,7 +16,7 @@ class QualityThresholds(dg.ConfigurableResource):
 
     @field_validator("max_quarantined_share", "max_unknown_movie_share")
     @classmethod
-    def _share(cls, value: float, info: object) -> float:
+    def _share(cls, value: float, info: ValidationInfo) -> float:
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"{info.field_name}={value} is not a share: use 0..1")
         return value
