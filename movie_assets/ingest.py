@@ -151,15 +151,17 @@ def inspect(path: str, source: Source, settle_seconds: float) -> LandingFile:
     if (age := time.time() - stat.st_mtime) < settle_seconds:
         reason = f"still being written (modified {age:.1f} s ago; taken once unmodified for {settle_seconds:g} s)"
         return LandingFile(path, name, "", stat.st_size, reason)
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK_BYTES):
-            digest.update(chunk)
     refused = None
     if any(unicodedata.category(c) == "Cc" for c in name) or "\\" in name:
         refused = "its name has a control character or a backslash: rename the file"
     refused = refused or _text_problem(path) or header_problem(path, source)
-    return LandingFile(path, name, digest.hexdigest(), stat.st_size, refused)
+    return LandingFile(path, name, file_sha256(path), stat.st_size, refused)
+
+
+def file_sha256(path: str) -> str:
+    """The SHA-256 of a landing file's bytes: what identifies its content, for the sensor and bronze alike."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _text_problem(path: str) -> str | None:

@@ -6,7 +6,6 @@ The log is a few rows per landing file, read and written with delta-rs: millisec
 small table takes about a second.
 """
 
-import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -16,11 +15,10 @@ import pyarrow.compute as pc
 from movie_assets import schemas as S
 from movie_assets.delta_rs import open_table
 from movie_assets.delta_tables import MissingTableError
-from movie_assets.ingest import LandingFile
+from movie_assets.ingest import SOURCES, LandingFile
 from movie_assets.lake import commits
 
 LOG_TABLE = "_ingest_log"
-LANDING_FILES = "landing_files"  # bronze's metadata: file name -> SHA-256 of the content it now holds
 SOURCE, SHA256, SIZE = "source", "sha256", "size"
 COUNTS = ("lines", "header", "blank", "kept", "quarantined")
 LOG_SCHEMA = pa.schema(
@@ -28,11 +26,6 @@ LOG_SCHEMA = pa.schema(
     + [(c, pa.int64()) for c in COUNTS]
     + [(S.INGESTED_AT, pa.timestamp("us", tz="UTC"))]
 )
-
-
-def file_sha256(path: str) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 @dataclass(frozen=True)
@@ -49,6 +42,11 @@ def ingested(path: str, source: str) -> dict[str, Ingested]:
         return {}
     rows = dataset.to_table(columns=[S.SOURCE_FILE, SHA256, "kept"], filter=pc.field(SOURCE) == source).to_pylist()
     return {r[S.SOURCE_FILE]: Ingested(r[SHA256], r["kept"]) for r in rows}
+
+
+def held(path: str) -> dict[str, str]:
+    """File name -> SHA-256 of the content bronze holds from it, of every source: what the sensor skips."""
+    return {name: entry.sha256 for source in SOURCES for name, entry in ingested(path, source.name).items()}
 
 
 def record(path: str, source: str, files: list[LandingFile], accounting: list[dict], full: bool) -> None:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from movie_assets import ingest
-from movie_assets.ingest_log import LANDING_FILES, file_sha256
+from movie_assets import ingest, ingest_log
+from movie_assets.ingest import file_sha256
 from movie_assets.resources.lakehouse import Lakehouse
 from movie_assets.run_workers import dead_runs_sensor
 
@@ -60,7 +60,7 @@ def scan(
 ) -> tuple[list[NewContent], LandingState]:
     """New file contents that are stable (unchanged since the last tick), not sent before and not in bronze.
 
-    `ingested`: file name -> SHA-256 of the content bronze last took from it (from bronze's materialization).
+    `ingested`: file name -> SHA-256 of the content bronze last took from it (from bronze's ingest log).
     """
     ingested = ingested or {}
     candidates = landing_candidates(landing) if landing.is_dir() else {}
@@ -79,17 +79,6 @@ def scan(
     return new, LandingState({p: s for p, (_, s) in candidates.items()}, hashed, sent)
 
 
-def ingested_files(instance: dg.DagsterInstance) -> dict[str, str]:
-    """File name -> SHA-256 of the contents bronze holds, from each bronze table's latest materialization."""
-    found: dict[str, str] = {}
-    for source in ingest.SOURCES:
-        event = instance.get_latest_materialization_event(dg.AssetKey(source.bronze_key))
-        metadata = event.asset_materialization.metadata if event and event.asset_materialization else {}
-        if LANDING_FILES in metadata:
-            found |= dict(metadata[LANDING_FILES].value)  # type: ignore[arg-type]  # a JSON object
-    return found
-
-
 def run_key(new: list[NewContent]) -> str:
     return hashlib.sha256("\n".join(f"{c.path}:{c.sha256}" for c in new).encode()).hexdigest()[:32]
 
@@ -101,7 +90,8 @@ def run_key(new: list[NewContent]) -> str:
 )
 def landing_sensor(context: dg.SensorEvaluationContext, lakehouse: Lakehouse) -> dg.SensorResult:
     """New or changed ratings*.csv / movies*.csv in landing/: record the CSV asset and ingest them, in one run."""
-    new, state = scan(Path(lakehouse.landing), LandingState.load(context.cursor), ingested_files(context.instance))
+    held = ingest_log.held(lakehouse.table_path(ingest_log.LOG_TABLE))  # bronze's own record, as bronze reads it
+    new, state = scan(Path(lakehouse.landing), LandingState.load(context.cursor), held)
     if not new:
         return dg.SensorResult(cursor=state.dump())
     events = [

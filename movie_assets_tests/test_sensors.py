@@ -5,7 +5,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from movie_assets.ingest_log import file_sha256
+from movie_assets import ingest, ingest_log
+from movie_assets.ingest import file_sha256
 from movie_assets.resources.lakehouse import Lakehouse
 from movie_assets.sensors import landing_sensor
 from movie_assets_tests.conftest import write_csv
@@ -105,12 +106,11 @@ def test_contents_already_in_bronze_launch_nothing(tmp_path: Path) -> None:
     """A new instance (no cursor) over a landing folder that bronze already took in, as after `make demo`."""
     write_csv(tmp_path / "landing", "ratings.csv", RATINGS)
     instance = dg.DagsterInstance.ephemeral()
-    instance.report_runless_asset_event(
-        dg.AssetMaterialization(
-            "ratings_bronze",
-            metadata={"landing_files": {"ratings.csv": file_sha256(str(tmp_path / "landing/ratings.csv"))}},
-        )
-    )
+    taken = ingest.inspect(str(tmp_path / "landing/ratings.csv"), ingest.RATINGS, 0)
+    assert taken.sha256 == file_sha256(taken.path)  # one hash for the sensor and bronze
+    counts = {"source_file": "ratings.csv", "lines": 2, "header": 1, "blank": 0, "kept": 1, "quarantined": 0}
+    log = str(tmp_path / "delta" / ingest_log.LOG_TABLE)
+    ingest_log.record(log, ingest.RATINGS.name, [taken], [counts], full=False)  # what bronze records
     context = lambda cursor: dg.build_sensor_context(  # noqa: E731
         instance=instance, cursor=cursor, resources={"lakehouse": Lakehouse(data_dir=str(tmp_path))}
     )

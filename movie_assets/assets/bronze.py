@@ -195,7 +195,6 @@ def _bronze(
             }
 
         run_metadata = {
-            ingest_log.LANDING_FILES: dg.MetadataValue.json({f.name: f.sha256 for f in readable}),
             "files_ingested": dg.MetadataValue.int(len(pending)),
             "files_refused": dg.MetadataValue.int(len(refused)),
             "full_refresh": full,
