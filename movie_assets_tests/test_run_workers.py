@@ -38,6 +38,7 @@ def test_a_worker_is_dead_when_its_process_is_gone_a_zombie_or_another() -> None
     assert not run_workers.is_dead({})
 
 
+@pytest.mark.deploy  # the shipped instance settings, with the PostgreSQL instance's tier (make test-deploy)
 @pytest.mark.e2e
 @pytest.mark.slow
 @pytest.mark.parametrize("cleaner", ["dead_runs_sensor", "next run"])
