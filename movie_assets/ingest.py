@@ -85,6 +85,7 @@ SOURCES = [RATINGS, MOVIES]
 
 
 GZIP = ".gz"
+STILL_WRITTEN = "still being written"  # the reason a file modified within the settle time waits for a later run
 # A writer's name for a file it has not finished: such files are never taken, whatever their name once renamed.
 IN_PROGRESS = (".tmp", ".part", ".partial", ".crdownload", ".inprogress")
 
@@ -149,7 +150,7 @@ def inspect(path: str, source: Source, settle_seconds: float) -> LandingFile:
     source's header; a file modified in the last `settle_seconds` (still being written) is left for a later run."""
     name, stat = Path(path).name, Path(path).stat()
     if (age := time.time() - stat.st_mtime) < settle_seconds:
-        reason = f"still being written (modified {age:.1f} s ago; taken once unmodified for {settle_seconds:g} s)"
+        reason = f"{STILL_WRITTEN} (modified {age:.1f} s ago; taken once unmodified for {settle_seconds:g} s)"
         return LandingFile(path, name, "", stat.st_size, reason)
     refused = None
     if any(unicodedata.category(c) == "Cc" for c in name) or "\\" in name:

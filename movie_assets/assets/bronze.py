@@ -178,7 +178,9 @@ def _bronze(
             full, pending = fresh, changed
         else:  # rebuilt from every file, but only when one was added, changed or removed since the last build
             unchanged = not fresh and not changed and set(done) == {f.name for f in readable}
-            full, pending = True, [] if unchanged else readable
+            # and not while one is still being written: a rebuild without it would drop its rows until it settles
+            waiting = any((f.refused or "").startswith(ingest.STILL_WRITTEN) for f in inspected)
+            full, pending = True, [] if unchanged or waiting else readable
         context.log.info(
             f"{source.name}: {len(inspected)} file(s) in landing, {len(pending)} to ingest, {len(refused)} refused"
             f" (full={full})"

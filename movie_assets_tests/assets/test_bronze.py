@@ -180,3 +180,14 @@ def test_movies_are_rebuilt_only_when_a_movies_file_changed(tmp_path: Path, reso
     (landing / "movies_2.csv").unlink()
     assert metadata(run())["files_ingested"].value == 1  # a removed file: rebuilt without its rows
     assert sorted(table().to_pyarrow_table(columns=["movieId"]).column(0).to_pylist()) == [1, 2, 3]
+
+    # a movies file being rewritten: nothing is rebuilt until it settles (its rows are not dropped meanwhile)
+    write_csv(landing, "movies_2.csv", "movieId,title,genres\n4,Four (1993),Drama\n")
+    assert metadata(run())["files_ingested"].value == 2
+    old = time.time() - 120
+    os.utime(landing / "movies.csv", (old, old))
+    write_csv(landing, "movies_2.csv", "movieId,title,genres\n4,Four (1993),Drama\n5,Fi")
+    settling = {**resources, "lakehouse": Lakehouse(data_dir=str(tmp_path), settle_seconds=60.0)}
+    waited = dg.materialize(ASSETS, resources=settling, selection=["movies_bronze"])
+    assert waited.asset_materializations_for_node("movies_bronze")[0].metadata["files_ingested"].value == 0
+    assert sorted(table().to_pyarrow_table(columns=["movieId"]).column(0).to_pylist()) == [1, 2, 3, 4]
