@@ -17,6 +17,7 @@ from delta.tables import DeltaTable
 from movie_assets import keys
 from movie_assets.definitions import ASSETS, build_resources, defs
 from movie_assets.maintenance import MaintenanceSettings
+from movie_assets.resources.lakehouse import Lakehouse
 
 HERE = Path(__file__).resolve().parent
 SAMPLE = HERE.parent / "samples" / "ml-latest-small"
@@ -43,7 +44,7 @@ def main() -> dict:
     (root / "landing").mkdir()
     for name in ("ratings.csv", "movies.csv"):
         shutil.copy(SAMPLE / name, root / "landing" / name)
-    resources = build_resources(str(root))
+    resources = {**build_resources(str(root)), "lakehouse": Lakehouse(data_dir=str(root), settle_seconds=0)}
     selection = [keys.MOVIES_BRONZE, *INCREMENTAL]
     assert dg.materialize(ASSETS, resources=resources, selection=selection).success
     for i in range(20):

@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 from movie_assets import download, ingest, keys, sample_data
 from movie_assets import schemas as S
 from movie_assets.definitions import defs
-from movie_assets.resources.lakehouse import Lakehouse
+from movie_assets.resources.lakehouse import SETTLE_ENV, Lakehouse
 
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "ml-latest-small"
 MIN_RATINGS_FOR_TOP = 50
@@ -90,6 +90,8 @@ def best_rated(lakehouse: Lakehouse, limit: int = 10) -> list[str]:
 
 def main() -> int:
     lakehouse: Lakehouse = RESOURCES["lakehouse"]
+    # The demo writes whole files into landing itself, just before it ingests them: no settle time to wait out.
+    os.environ.setdefault(SETTLE_ENV, "0")
     try:
         print(land_sample(Path(lakehouse.landing)))
     except (download.DownloadError, ValueError, OSError) as err:
