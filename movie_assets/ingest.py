@@ -147,16 +147,24 @@ def open_text_bytes(path: str) -> IO[bytes]:
 
 def inspect(path: str, source: Source, settle_seconds: float) -> LandingFile:
     """Hash the file's bytes, check that its text is UTF-8 throughout (a BOM is allowed) and starts with the
-    source's header; a file modified in the last `settle_seconds` (still being written) is left for a later run."""
+    source's header; a file modified in the last `settle_seconds` (still being written) is left for a later run.
+    A plain file is hashed and checked in one pass over its bytes; a `.gz` file's text is read in a second."""
     name, stat = Path(path).name, Path(path).stat()
     if (age := time.time() - stat.st_mtime) < settle_seconds:
         reason = f"{STILL_WRITTEN} (modified {age:.1f} s ago; taken once unmodified for {settle_seconds:g} s)"
         return LandingFile(path, name, "", stat.st_size, reason)
+    compressed = path.endswith(GZIP)
+    digest, text = hashlib.sha256(), _TextCheck()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            digest.update(chunk)
+            if not compressed:
+                text.feed(chunk)
     refused = None
     if any(unicodedata.category(c) == "Cc" for c in name) or "\\" in name:
         refused = "its name has a control character or a backslash: rename the file"
-    refused = refused or _text_problem(path) or header_problem(path, source)
-    return LandingFile(path, name, file_sha256(path), stat.st_size, refused)
+    refused = refused or (_gzip_problem(path) if compressed else text.problem()) or header_problem(path, source)
+    return LandingFile(path, name, digest.hexdigest(), stat.st_size, refused)
 
 
 def file_sha256(path: str) -> str:
@@ -165,30 +173,47 @@ def file_sha256(path: str) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def _text_problem(path: str) -> str | None:
-    """Why the file's text cannot be read (not UTF-8, not gzip, empty), or None; one pass over its bytes."""
-    decoder, offset = codecs.getincrementaldecoder("utf-8-sig")(), 0
+class _TextCheck:
+    """Whether the bytes fed to it, in order, are UTF-8 text (a BOM allowed), and where they stop being."""
+
+    def __init__(self) -> None:
+        self._decoder, self._offset = codecs.getincrementaldecoder("utf-8-sig")(), 0
+        self._found: str | None = None
+
+    def feed(self, chunk: bytes) -> None:
+        cut = self._decoder.getstate()[0]  # the start of a character the last chunk ended in
+        # ASCII is UTF-8: only a chunk with other bytes, or after a cut character, is decoded.
+        if self._found is None and not (chunk.isascii() and not cut):
+            try:
+                self._decoder.decode(chunk)
+            except UnicodeDecodeError as err:  # err.start counts from the cut character's first byte
+                at = self._offset - len(cut) + err.start
+                self._found = f"not UTF-8 (byte 0x{(cut + chunk)[err.start]:02x} at offset {at:,}): save it as UTF-8"
+        self._offset += len(chunk)
+
+    def problem(self) -> str | None:
+        """Why the text cannot be read (not UTF-8, empty), or None."""
+        if self._found is not None:
+            return self._found
+        if self._offset == 0:
+            return "empty (0 bytes of text): a file still being created is taken once it has its header"
+        try:
+            self._decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return "not UTF-8 (it ends inside a character): save it as UTF-8"
+        return None
+
+
+def _gzip_problem(path: str) -> str | None:
+    """Why a `.gz` file's text cannot be read (not gzip, not UTF-8, empty), or None."""
+    text = _TextCheck()
     try:
         with open_text_bytes(path) as handle:
             while chunk := handle.read(CHUNK_BYTES):
-                cut = decoder.getstate()[0]  # the start of a character the last chunk ended in
-                # ASCII is UTF-8: only a chunk with other bytes, or after a cut character, is decoded.
-                if not (chunk.isascii() and not cut):
-                    try:
-                        decoder.decode(chunk)
-                    except UnicodeDecodeError as err:  # err.start counts from the cut character's first byte
-                        at = offset - len(cut) + err.start
-                        return f"not UTF-8 (byte 0x{(cut + chunk)[err.start]:02x} at offset {at:,}): save it as UTF-8"
-                offset += len(chunk)
+                text.feed(chunk)
     except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError
         return f"not a readable gzip file ({err}): compress it again with gzip"
-    if offset == 0:
-        return "empty (0 bytes of text): a file still being created is taken once it has its header"
-    try:
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return "not UTF-8 (it ends inside a character): save it as UTF-8"
-    return None
+    return text.problem()
 
 
 def literal_path(path: str) -> str:

@@ -75,8 +75,7 @@ def write_small(rows: pa.Table | None, path: str, table: str, names: list[str]) 
     that way. delta-rs detects the same conflicts (another run's rows of these files committed first: the write
     is retried and replaces them) and writes the change feed silver reads (the replaced rows as deletes).
     """
-    schema = S.arrow_schema(table)
-    batch = schema.empty_table() if rows is None else rows.select(schema.names).cast(schema)
+    batch = S.arrow_schema(table).empty_table() if rows is None else commits.declared(table, rows)
     commits.replace_where(path, batch, {S.SOURCE_FILE: names})
 
 
