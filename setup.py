@@ -9,6 +9,8 @@ setup(
     packages=find_packages(exclude=["movie_assets_tests*"]),
     package_data={"movie_assets": ["resources/log4j2.properties"]},
     python_requires=">=3.11",
+    # `movie-assets ask 260`: an answer from a shell, a failure's one-sentence reason as the last line.
+    entry_points={"console_scripts": ["movie-assets=movie_assets.cli:main"]},
     install_requires=[
         "dagster==1.13.27",
         "dagster-webserver==1.13.27",

@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_shared.error import SerializableErrorInfo
 from pyspark.sql import functions as F
 
-from movie_assets import download, ingest, keys, sample_data
+from movie_assets import cli, download, ingest, keys, sample_data
 from movie_assets import schemas as S
 from movie_assets.definitions import defs
 from movie_assets.resources.lakehouse import SETTLE_ENV, Lakehouse
@@ -23,7 +22,6 @@ from movie_assets.resources.lakehouse import SETTLE_ENV, Lakehouse
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "ml-latest-small"
 MIN_RATINGS_FOR_TOP = 50
 TOY_STORY = 1
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 RESOURCES: Mapping[str, Any] = defs.resources or {}
 
 
@@ -42,36 +40,6 @@ def land_sample(landing: Path) -> str:
     for name in ("ratings.csv", "movies.csv"):
         shutil.copy(SAMPLE / name, landing / name)
     return f"copied MovieLens ml-latest-small (100,836 ratings, 9,742 movies) into {landing}"
-
-
-def innermost(error: SerializableErrorInfo) -> str:
-    while error.cause is not None:
-        error = error.cause
-    return error.message.strip().splitlines()[-1]
-
-
-def report_failures(result: dg.ExecuteInProcessResult) -> int:
-    for event in result.all_events:
-        if event.is_step_failure:
-            error = event.step_failure_data.error
-            print(f"error in {event.step_key}: {innermost(error) if error else 'failed'}", file=sys.stderr)
-    return 1
-
-
-def step_lines(result: dg.ExecuteInProcessResult) -> list[str]:
-    """One line per step: what it made, rows, seconds."""
-    seconds = {e.step_key: e.step_success_data.duration_ms / 1000 for e in result.all_events if e.is_step_success}
-    lines = []
-    for event in result.get_asset_materialization_events():
-        metadata, name = event.materialization.metadata, event.materialization.asset_key.to_user_string()
-        rows = metadata.get("dagster/row_count")
-        detail = f"{rows.value:>10,} rows" if rows else ""
-        if "rmse" in metadata:
-            detail = f"RMSE {metadata['rmse'].value:.4f} (rating model, held-out 20%)"
-        if "hit_rate_at_10" in metadata:
-            detail = f"hit rate@10 {metadata['hit_rate_at_10'].value:.3f} (held-out likes)"
-        lines.append(f"  {name:26} {detail:44} {seconds.get(event.step_key, 0.0):6.1f} s")
-    return lines
 
 
 def best_rated(lakehouse: Lakehouse, limit: int = 10) -> list[str]:
@@ -97,18 +65,18 @@ def main() -> int:
     except (download.DownloadError, ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    instance = cli.instance()
     print("materializing every asset (about two minutes on 2 cores)...")
     everything = dg.AssetSelection.all() - dg.AssetSelection.assets(keys.SIMILAR_MOVIES, keys.SIMILARITY_TUNING)
     result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
         instance=instance,
         raise_on_error=False,
-        run_config=QUIET,
+        run_config=cli.QUIET,
         asset_selection=list(everything.resolve(defs.resolve_asset_graph())),
     )
     if not result.success:
-        return report_failures(result)
-    print("\n".join(step_lines(result)))
+        return cli.report_failure(result)
+    print("\n".join(cli.step_lines(result)))
     print(f"\nBest-rated movies with at least {MIN_RATINGS_FOR_TOP} ratings:")
     print("\n".join(best_rated(lakehouse)))
     evaluation = result.asset_materializations_for_node(keys.SIMILARITY_EVALUATION)[0].metadata
@@ -118,10 +86,10 @@ def main() -> int:
     answer = defs.resolve_job_def("similar_movies_job").execute_in_process(
         instance=instance,
         raise_on_error=False,
-        run_config={**QUIET, "ops": {keys.SIMILAR_MOVIES: {"config": {"movie_id": TOY_STORY, "k": 10}}}},
+        run_config={**cli.QUIET, "ops": {keys.SIMILAR_MOVIES: {"config": {"movie_id": TOY_STORY, "k": 10}}}},
     )
     if not answer.success:
-        return report_failures(answer)
+        return cli.report_failure(answer)
     metadata = answer.asset_materializations_for_node(keys.SIMILAR_MOVIES)[0].metadata
     print(f"\nMovies most like {metadata['movie_title'].value}, by similarity of implicit ALS factors:")
     print(metadata["similar_movies"].value)

@@ -7,7 +7,6 @@ error; the browser tests in test_ui_browser.py open the same server.
 
 import contextlib
 import importlib.util
-import json
 import os
 import re
 import shutil
@@ -268,13 +267,13 @@ def test_the_readme_ask_commands_against_the_server(
     run_id = client.submit_job_execution("similar_movies_job", run_config=run_config)
     wait_for("the Launchpad's run", lambda: client.get_run_status(run_id).value == "SUCCESS", 300, log)
 
-    command = readme_block("bash", "--select similar_movies")
+    command = readme_block("bash", "movie-assets ask")
     env = {**os.environ, "DAGSTER_HOME": str(root / "dagster_home"), "MOVIE_ASSETS_DATA_DIR": str(root)}
     done = subprocess.run(["bash", "-c", command], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    [cli_run] = set(re.findall(r" - ([0-9a-f-]{36}) - .*RUN_SUCCESS", done.stderr + done.stdout))
+    [cli_run] = re.findall(r"^run ([0-9a-f-]{36}): the 10 movies most like", done.stdout, re.M)
     assert run_details(port, cli_run)[0]["status"] == "SUCCESS"  # the server's UI lists the CLI's run
-    movie_id = json.loads(re.search(r"'(\{.*\})'", command).group(1))["ops"]["similar_movies"]["config"]["movie_id"]
+    movie_id = int(re.search(r"ask (\d+)", command).group(1))
     answer = spark.read.format("delta").load(str(root / "delta" / "similar_movies")).where(f"movie_id = {movie_id}")
     assert answer.count() == 10
 
