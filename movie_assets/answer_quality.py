@@ -11,7 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import dagster as dg
 import numpy as np
+from pydantic import Field
 from pyspark.ml.evaluation import RankingEvaluator
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -29,14 +31,15 @@ QUERY, NEIGHBOURS, HELD_OUT, HIT = "query_movie_id", "neighbours", "held_out", "
 Ranker = Callable[[np.ndarray, int], dict[int, list[int]]]  # query movie ids, k -> k neighbours each
 
 
-@dataclass(frozen=True)
-class SplitConfig:
-    test_user_share: float = 0.3
-    held_out_likes: int = 5
-    min_likes: int = 10
-    queries_per_user: int = 3
-    max_test_users: int = 2000
-    seed: int = 42
+class SplitConfig(dg.Config):
+    """The held-out split: which users are tested, how many likes are held out, how many queries each."""
+
+    test_user_share: float = Field(default=0.3, gt=0, le=1, description="share of eligible users tested")
+    held_out_likes: int = Field(default=5, ge=1, le=100, description="likes (rating >= 4) held out per test user")
+    min_likes: int = Field(default=10, ge=2, description="users with fewer likes are not tested")
+    queries_per_user: int = Field(default=3, ge=1, le=50, description="a user's most-rated liked movies asked")
+    max_test_users: int = Field(default=2000, ge=1, description="bounds the cost on large data")
+    seed: int = Field(default=42, description="the same seed and data give the same figures")
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,10 @@ def user_interval(data: Split, per_query: np.ndarray, seed: int, rounds: int = 2
     means = sums[picks].sum(axis=1) / counts[picks].sum(axis=1)
     low, high = np.quantile(means, [0.025, 0.975])
     return float(low), float(high)
+
+
+def interval_text(bounds: tuple[float, float]) -> str:
+    return f"{bounds[0]:+.3f} .. {bounds[1]:+.3f}" if min(bounds) < 0 else f"{bounds[0]:.3f} .. {bounds[1]:.3f}"
 
 
 def score(spark: SparkSession, data: Split, ranker: Ranker, k: int = K) -> Scores:
@@ -232,3 +239,8 @@ def fitted_index(train: DataFrame, params: als.AlsParams, rule: AnswerRule) -> F
     """ALS fitted on the training part, as the index the answers would use."""
     model = als.fit(train, params)
     return load_index(als.item_factors(model, train), rule)
+
+
+def fitted_scores(spark: SparkSession, data: Split, params: als.AlsParams, rule: AnswerRule) -> Scores:
+    """A configuration fitted on the split's training part, its factors ranked by its rule, scored."""
+    return score(spark, data, factors_ranker(fitted_index(data.train, params, rule)))

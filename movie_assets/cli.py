@@ -7,9 +7,11 @@ its message. Dagster's own log lines are kept to warnings so the answer, or the 
 """
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import dagster as dg
 from dagster_shared.error import SerializableErrorInfo
@@ -53,6 +55,8 @@ def step_lines(result: dg.ExecuteInProcessResult) -> list[str]:
         if "hit_rate_at_10" in metadata:
             detail = f"hit rate@10 {metadata['hit_rate_at_10'].value:.3f} (held-out likes)"
         lines.append(f"  {name:26} {detail:44} {seconds.get(event.step_key, 0.0):6.1f} s")
+        if "promotion" in metadata:
+            lines.append(f"    {metadata['promotion'].value}")
     return lines
 
 
@@ -78,7 +82,7 @@ def ask(movie_id: int, k: int) -> int:
     return 0
 
 
-def materialize(selection: str | None) -> int:
+def materialize(selection: str | None, run_config: dict[str, Any]) -> int:
     """`selection` in Dagster's selection syntax; None: every asset but the answer rule's tuning grid."""
     graph = defs.resolve_asset_graph()
     try:
@@ -93,7 +97,7 @@ def materialize(selection: str | None) -> int:
         return 2
     print(f"materializing {len(chosen)} asset(s): {', '.join(sorted(k.to_user_string() for k in chosen))}")
     result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
-        instance=instance(), raise_on_error=False, run_config=QUIET, asset_selection=list(chosen)
+        instance=instance(), raise_on_error=False, run_config={**run_config, **QUIET}, asset_selection=list(chosen)
     )
     if not result.success:
         return report_failure(result)
@@ -110,6 +114,7 @@ def parser() -> argparse.ArgumentParser:
     asking.add_argument("--k", type=int, default=10, help="how many similar movies (1..1000, default 10)")
     build = commands.add_parser("materialize", help="materialize assets (default: all but the answers' tuning)")
     build.add_argument("--select", help="a Dagster asset selection, such as 'key:ratings_bronze+'")
+    build.add_argument("--config-json", type=json.loads, default={}, help="run config, as `dagster asset materialize`")
     return top
 
 
@@ -117,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "ask":
         return ask(args.movie_id, args.k)
-    return materialize(args.select)
+    return materialize(args.select, args.config_json)
 
 
 if __name__ == "__main__":

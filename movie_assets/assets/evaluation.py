@@ -25,40 +25,21 @@ LENGTH_WEIGHT = "length_weight"  # the answer rule's name for it: how a tuning r
 GRID_COLUMNS = ["rank", "regParam", "alpha", "maxIter", LENGTH_WEIGHT]  # what a tuning row varies
 
 
-class SplitSettings(dg.Config):
-    """The held-out split: which users are tested, how many likes are held out, how many queries each."""
-
-    test_user_share: float = Field(default=0.3, gt=0, le=1, description="share of eligible users tested")
-    held_out_likes: int = Field(default=5, ge=1, le=100, description="likes (rating >= 4) held out per test user")
-    min_likes: int = Field(default=10, ge=2, description="users with fewer likes are not tested")
-    queries_per_user: int = Field(default=3, ge=1, le=50, description="a user's most-rated liked movies asked")
-    max_test_users: int = Field(default=2000, ge=1, description="bounds the cost on large data")
-    seed: int = Field(default=42, description="the same seed and data give the same figures")
-
-    def split(self) -> Q.SplitConfig:
-        return Q.SplitConfig(**{f: getattr(self, f) for f in Q.SplitConfig.__dataclass_fields__})
-
-
-def _interval(bounds: tuple[float, float]) -> str:
-    return f"{bounds[0]:+.3f} .. {bounds[1]:+.3f}" if min(bounds) < 0 else f"{bounds[0]:.3f} .. {bounds[1]:.3f}"
-
-
 def _row(method: str, scores: Q.Scores, data: Q.Split, seed: int) -> dict[str, object]:
     return {
         "method": method,
         "hit_rate@10": scores.hit_rate,
-        "95% interval": _interval(Q.user_interval(data, scores.hits, seed)),
+        "95% interval": Q.interval_text(Q.user_interval(data, scores.hits, seed)),
         "ndcg@10": scores.ndcg,
         "queries": scores.queries,
     }
 
 
 def _factors_scores(spark: SparkSession, data: Q.Split, config: AlsConfig) -> Q.Scores:
-    index = Q.fitted_index(data.train, config.params(), config.rule())
-    return Q.score(spark, data, Q.factors_ranker(index))
+    return Q.fitted_scores(spark, data, config.params(), config.rule())
 
 
-class SimilarityEvaluationConfig(SplitSettings):
+class SimilarityEvaluationConfig(Q.SplitConfig):
     compare_rating_model: bool = Field(
         default=True, description="also score the rating model's factors (the original's answers): one more ALS fit"
     )
@@ -77,7 +58,7 @@ def similarity_evaluation(
     prepare(pyspark, lakehouse)
     spark = pyspark.spark_session
     with spark_progress(context.log, pyspark.started_context, "answer evaluation"):
-        data = Q.split(ratings_silver, config.split())
+        data = Q.split(ratings_silver, config)
         data.train.persist()
         interactions = Q.Interactions.of(data.train)
         answers = _factors_scores(spark, data, als_models.answer)
@@ -104,14 +85,14 @@ def similarity_evaluation(
         metadata[f"{name}_hit_rate_at_10"] = dg.MetadataValue.float(scores.hit_rate)
         # Paired on the same queries: answers minus the baseline, with the interval of that difference.
         metadata[f"answers_minus_{name}"] = dg.MetadataValue.float(answers.hit_rate - scores.hit_rate)
-        metadata[f"answers_minus_{name}_interval"] = _interval(
+        metadata[f"answers_minus_{name}_interval"] = Q.interval_text(
             Q.user_interval(data, answers.hits - scores.hits, config.seed)
         )
     context.log.info("answer evaluation:\n" + metadata["quality"].value)
     return dg.MaterializeResult(metadata=metadata)
 
 
-class TuningConfig(SplitSettings):
+class TuningConfig(Q.SplitConfig):
     ranks: list[int] = Field(default=[32, 64], description="ALS ranks to try")
     reg_params: list[float] = Field(default=[0.1], description="regularization values to try")
     alphas: list[float] = Field(default=[0.3, 1.0], description="implicit confidence scales to try")
@@ -140,7 +121,7 @@ def similarity_tuning(
         raise dg.Failure(f"length_weights {config.length_weights} must be one or more values within 0..1: fix them.")
     prepare(pyspark, lakehouse)
     spark, base = pyspark.spark_session, als_models.implicit
-    data = Q.split(ratings_silver, config.split())
+    data = Q.split(ratings_silver, config)
     train = data.train.persist()
     params = base.params()
     estimator = als.estimator(params, pyspark.spark_context.defaultParallelism)

@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 import numpy as np
 import pytest
+from deltalake import DeltaTable
 from pyspark.ml.recommendation import ALSModel
 from pyspark.sql import SparkSession
 
@@ -293,7 +294,7 @@ def test_tuning_scores_each_model_under_each_length_weight(spark: SparkSession, 
         update={"rank": 8, "max_iter": 5, "length_weight": best["length_weight"]}
     )
     ratings = spark.read.format("delta").load(str(lake[0] / "delta" / "ratings_silver"))
-    data = Q.split(ratings, TuningConfig().split())
+    data = Q.split(ratings, TuningConfig())
     scores = Q.score(spark, data, Q.factors_ranker(Q.fitted_index(data.train, implicit.params(), implicit.rule())))
     assert scores.hit_rate == best["hit_rate@10"]
 
@@ -303,3 +304,55 @@ def test_a_length_weight_outside_0_to_1_fails_in_one_sentence(lake: tuple[Path, 
     assert not result.success
     message = "length_weights [0.5, 2.0] must be one or more values within 0..1: fix them."
     assert failure_message(result).strip() == message
+
+
+def versions(root: Path) -> dict[str, int]:
+    return {name: DeltaTable(str(root / "delta" / name)).version() for name in SERVED}
+
+
+def als_config(**changes: object) -> dict:
+    return {"resources": {"als_models": {"config": {"implicit": changes}}}}
+
+
+SERVED = ["als_item_factors", "movie_neighbors", "similar_movies"]
+SMALL = {"rank": 8, "max_iter": 5}  # the synthetic tastes' own rank: a good model, fitted in seconds
+BAD = {"rank": 1, "reg_param": 50.0, "max_iter": 1}
+
+
+def test_new_factors_answer_only_past_the_promotion_gate(
+    spark: SparkSession, lake: tuple[Path, dict], tmp_path: Path
+) -> None:
+    """A good configuration is promoted with its model diff; a bad one is refused, and every answer stays."""
+    shutil.copytree(lake[0], tmp_path, dirs_exist_ok=True)
+    resources = build_resources(str(tmp_path), **TEST_SPARK)
+    gate = dg.AssetCheckKey(dg.AssetKey("als_item_factors"), "promoted")
+    with dg.instance_for_test() as instance:
+        # The copied factors are what the default configuration made: recorded as their promotion records it.
+        served = {"parameters": dg.MetadataValue.json(AlsModels().answer.model_dump())}
+        instance.report_runless_asset_event(dg.AssetMaterialization("als_item_factors", metadata=served))
+
+        def run(config: dict) -> dg.ExecuteInProcessResult:
+            return dg.materialize(
+                ASSETS, resources=resources, selection=SERVED, instance=instance, raise_on_error=False,
+                run_config={**config, "ops": {"similar_movies": {"config": {"movie_id": 1, "k": 10}}}},
+            )  # fmt: skip
+
+        good = run(als_config(**SMALL))
+        assert good.success
+        [check] = good.get_asset_check_evaluations()
+        assert check.passed and check.description.startswith("Promoted: hit rate@10 ")
+        factors = good.asset_materializations_for_node("als_item_factors")[0].metadata
+        assert 0 < factors["top100_neighbours_changed"].value <= 1000  # rank 48 -> 8: some neighbours changed
+        assert factors["parameters"].value["rank"] == 8
+        before, answer = versions(tmp_path), answer_rows(spark, tmp_path, 1)
+
+        bad = run(als_config(**BAD))
+        assert not bad.success
+        reason = failure_message(bad).strip()
+        assert reason.startswith("Refused, worse than the served factors beyond the paired 95% interval")
+        assert reason.endswith("fix the ALS settings (resources.als_models in the run config) and materialize again.")
+        record = instance.event_log_storage.get_latest_asset_check_execution_by_key([gate])[gate]
+        refusal = record.event.dagster_event.event_specific_data
+        assert not refusal.passed and refusal.blocking and refusal.description == reason
+        assert refusal.metadata["hit_rate_at_10"].value < refusal.metadata["compared_hit_rate_at_10"].value
+        assert versions(tmp_path) == before and answer_rows(spark, tmp_path, 1) == answer  # nothing served changed
