@@ -78,7 +78,7 @@ test-deploy: install java postgres
 # Unit tests only (no real servers, no large tables): a minute or two, serially (two workers, each
 # starting its own Spark session, took longer).
 test-fast: install java lint
-	$(BIN)/pytest -m "not e2e and not slow"
+	$(BIN)/pytest -m "not e2e and not slow" --hypothesis-profile=fast
 
 demo: install java home
 	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/python -m movie_assets.demo

@@ -34,6 +34,7 @@ setup(
         "dev": [
             "pytest>=8",
             "pytest-xdist>=3.6",  # make test runs two workers
+            "hypothesis>=6.100",  # the engines' equivalence, property-based
             "ruff>=0.6",
             "mypy>=1.10",  # make lint: the package type-checked, the engine seam strictly
             "playwright>=1.50",

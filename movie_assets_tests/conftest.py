@@ -6,6 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from hypothesis import settings
 from pyspark.sql import DataFrame, SparkSession
 
 from movie_assets.definitions import ASSETS, build_resources
@@ -22,6 +23,9 @@ TEST_SPARK = {"master": "local[2]", "shuffle_partitions": 2, "driver_memory": "2
 # Tests write landing files and ingest them at once: no settle time (a test that checks it sets its own). The
 # servers and CLIs the tests start inherit this.
 os.environ[SETTLE_ENV] = "0"
+# Property-based tests: 200 examples each in make test, 10 in make test-fast (--hypothesis-profile=fast).
+settings.register_profile("default", max_examples=200)
+settings.register_profile("fast", max_examples=10)
 FIRST = ["test_daemon_e2e.py", "test_spark_cluster.py", "test_e2e_ml_small.py", "test_concurrent_runs.py",
          "test_streamlit_app.py"]  # fmt: skip
 
