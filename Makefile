@@ -17,16 +17,17 @@ $(STAMP): setup.py pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-# The Delta jars, once, into the virtualenv: Maven checks every checksum (-C), retries, and a lock keeps two
+# The Delta and S3A jars, once, into the virtualenv: Maven checks every checksum (-C), retries, and a lock keeps two
 # installs from writing the same folder. Every Spark session then uses these files; none resolves packages.
+# Spark's own jars already hold Netty and SLF4J: the copies these depend on are left out.
 $(JARS_STAMP): deploy/delta-jars.pom.xml | $(STAMP)
 	@command -v mvn >/dev/null || { echo "resolving the Delta jars needs Maven: install it (apt-get install maven) and run make install again."; exit 1; }
 	@mkdir -p $(JARS)
 	@flock $(JARS).lock sh -c 'for try in 1 2 3; do \
 	  mvn -B -q -C -Dstyle.color=never -f deploy/delta-jars.pom.xml dependency:copy-dependencies -DoutputDirectory=$(abspath $(JARS)) \
-	    -DincludeScope=runtime -DexcludeGroupIds=org.apache.spark,org.scala-lang && exit 0; \
+	    -DincludeScope=runtime -DexcludeGroupIds=org.apache.spark,org.scala-lang,io.netty,org.slf4j && exit 0; \
 	  echo "Maven could not resolve the Delta jars (try $$try of 3)"; sleep 5; done; \
-	  echo "error: io.delta:delta-spark_4.2_2.13:4.4.0 could not be resolved into $(JARS) (see Maven'"'"'s message above): check the network or ~/.m2/settings.xml, then run make install again."; exit 1'
+	  echo "error: the jars of deploy/delta-jars.pom.xml could not be resolved into $(JARS) (see Maven'"'"'s message above): check the network or ~/.m2/settings.xml, then run make install again."; exit 1'
 	@touch $@
 
 # The classes a Spark session loads, archived once for Java's class data sharing (movie_assets/class_archive.py):
@@ -39,6 +40,13 @@ $(ARCHIVE): $(STAMP) $(JARS_STAMP) movie_assets/class_archive.py movie_assets/re
 	@tail -n 1 $(VENV)/class-archive.log
 
 install: $(STAMP) $(JARS_STAMP) $(ARCHIVE)
+
+# The S3-compatible server the deployment tier starts on 127.0.0.1 (s3proxy: one jar, on the Java already here).
+S3PROXY := $(VENV)/servers/s3proxy-2.6.0-jar-with-dependencies.jar
+$(S3PROXY): | $(STAMP)
+	@mkdir -p $(dir $@)
+	@mvn -B -q -C -Dstyle.color=never dependency:copy -Dartifact=org.gaul:s3proxy:2.6.0:jar:jar-with-dependencies \
+	  -DoutputDirectory=$(abspath $(dir $@)) || { echo "error: org.gaul:s3proxy:2.6.0 could not be resolved: check the network, then run make test-deploy again."; exit 1; }
 
 java:
 	@java -version >/dev/null 2>&1 || { echo "Spark needs Java 17+ and 'java' is not on PATH: install OpenJDK 17 (apt-get install openjdk-17-jre-headless) or set JAVA_HOME."; exit 1; }
@@ -72,7 +80,7 @@ test: install java chromium lint
 	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder -m "not deploy"
 
 # A team's deployment: the webserver and daemon on a PostgreSQL instance the tests start on 127.0.0.1.
-test-deploy: install java postgres
+test-deploy: install java postgres $(S3PROXY)
 	$(BIN)/pytest -m deploy
 
 # Unit tests only (no real servers, no large tables): a minute or two, serially (two workers, each

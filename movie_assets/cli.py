@@ -23,9 +23,11 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 def innermost(error: SerializableErrorInfo) -> str:
+    """The innermost error's last line that is not a stack frame (a JVM error's message holds its trace)."""
     while error.cause is not None:
         error = error.cause
-    return error.message.strip().splitlines()[-1]
+    lines = error.message.strip().splitlines()
+    return [line for line in lines if line and not line[0].isspace()][-1] if lines else error.cls_name or "error"
 
 
 def failure_lines(result: dg.ExecuteInProcessResult) -> list[str]:

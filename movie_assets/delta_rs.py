@@ -19,20 +19,9 @@ from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from movie_assets import schemas as S
 from movie_assets.delta_tables import MAINTENANCE, MissingTableError, TableRef, markdown_table, retrying_conflicts
+from movie_assets.lake.storage import native_uri as uri
 
 FEED_ERRORS = (DeltaError, OSError)  # reading a change feed that is off for the range, or vacuumed
-HADOOP_SCHEMES = {"s3a://": "s3://", "s3n://": "s3://"}  # Hadoop's names for what delta-rs calls s3://
-
-
-def uri(path: str) -> str:
-    """A table path as delta-rs takes it: local paths, file://, s3:// (Hadoop's s3a://), gs://, abfss://.
-
-    Credentials come from the environment (AWS_*, GOOGLE_*, AZURE_* variables), as for Spark's connectors.
-    """
-    for hadoop, native in HADOOP_SCHEMES.items():
-        if path.startswith(hadoop):
-            return native + path.removeprefix(hadoop)
-    return path
 
 
 def open_table(path: str, name: str) -> DeltaTable:

@@ -27,7 +27,7 @@ RESOURCES: Mapping[str, Any] = defs.resources or {}
 
 def land_sample(landing: Path) -> str:
     """Put data into landing/ unless ratings and movies files are already there."""
-    if ingest.list_landing(landing, ingest.RATINGS) and ingest.list_landing(landing, ingest.MOVIES):
+    if ingest.list_landing(str(landing), ingest.RATINGS) and ingest.list_landing(str(landing), ingest.MOVIES):
         return f"using the files already in {landing}"
     choice = os.environ.get("MOVIE_ASSETS_SAMPLE", "ml-latest-small")
     if choice in download.RELEASES and choice != "ml-latest-small":

@@ -4,6 +4,7 @@ Every line of every file is accounted for: it is the header, blank, kept, or qua
 """
 
 import codecs
+import fnmatch
 import gzip
 import hashlib
 import re
@@ -24,6 +25,7 @@ from pyspark.sql.types import DataType, DoubleType, IntegerType, StructType
 
 from movie_assets import keys
 from movie_assets import schemas as S
+from movie_assets.lake import storage
 
 LINE_KIND = "line_kind"
 HEADER, BLANK, KEPT, QUARANTINED = "header", "blank", "kept", "quarantined"
@@ -94,38 +96,37 @@ def in_progress(name: str) -> bool:
     return name.startswith(".") or name.lower().endswith(IN_PROGRESS)
 
 
-def list_landing(landing: str | Path, source: Source) -> list[str]:
-    """The landing files of a source, sorted by name (the sensor and bronze list them alike)."""
-    folder = Path(landing)
-    if not folder.is_dir():
-        return []
-    found = {p for pattern in source.patterns for p in folder.glob(pattern) if p.is_file() and not in_progress(p.name)}
-    return sorted(str(p) for p in found)
+def list_landing(landing: str, source: Source) -> list[str]:
+    """The landing files of a source, sorted by name (the sensor and bronze list them alike). `landing` is a
+    folder or a store prefix (s3a://bucket/root/landing): the paths keep its form."""
+    return [
+        f.path
+        for f in storage.files_in(landing)
+        if not in_progress(f.name) and any(fnmatch.fnmatchcase(f.name, p) for p in source.patterns)
+    ]
 
 
-def not_taken(landing: str | Path) -> dict[str, str]:
+def not_taken(landing: str) -> dict[str, str]:
     """Landing files that no source takes, by name, with why: nothing in landing is ignored without a word."""
-    folder = Path(landing)
-    taken = {Path(p).name for source in SOURCES for p in list_landing(folder, source)}
+    taken = {Path(p).name for source in SOURCES for p in list_landing(landing, source)}
     names = " or ".join(p for source in SOURCES for p in source.patterns)
     return {
-        p.name: "a name for a file still being written (it is taken once renamed into place)"
-        if in_progress(p.name)
+        f.name: "a name for a file still being written (it is taken once renamed into place)"
+        if in_progress(f.name)
         else f"not a landing file name ({names})"
-        for p in sorted(folder.iterdir() if folder.is_dir() else [])
-        if p.is_file() and p.name not in taken
+        for f in storage.files_in(landing)
+        if f.name not in taken
     }
 
 
 def landing_files(landing: str, source: Source) -> list[str]:
     """The landing files of a source, sorted by name; fails with what to do when there are none."""
-    folder = Path(landing)
     hint = "put MovieLens CSVs there or run `python -m movie_assets.sample_data`"
-    if not folder.is_dir():
-        raise LandingError(f"landing folder {folder} does not exist: {hint}.")
-    files = list_landing(folder, source)
+    if not storage.is_folder(landing):
+        raise LandingError(f"landing folder {landing} does not exist: {hint}.")
+    files = list_landing(landing, source)
     if not files:
-        raise LandingError(f"no {source.pattern} files in {folder}: {hint}.")
+        raise LandingError(f"no {source.pattern} files in {landing}: {hint}.")
     return files
 
 
@@ -141,21 +142,22 @@ class LandingFile:
 
 
 def open_text_bytes(path: str) -> IO[bytes]:
-    """The file's text as bytes: a `.gz` file decompressed."""
-    return cast(IO[bytes], gzip.open(path, "rb")) if path.endswith(GZIP) else open(path, "rb")
+    """The file's text as bytes (a local file or a store object): a `.gz` file decompressed."""
+    raw = storage.open_bytes(path)
+    return cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb")) if path.endswith(GZIP) else raw
 
 
 def inspect(path: str, source: Source, settle_seconds: float) -> LandingFile:
     """Hash the file's bytes, check that its text is UTF-8 throughout (a BOM is allowed) and starts with the
     source's header; a file modified in the last `settle_seconds` (still being written) is left for a later run.
     A plain file is hashed and checked in one pass over its bytes; a `.gz` file's text is read in a second."""
-    name, stat = Path(path).name, Path(path).stat()
-    if (age := time.time() - stat.st_mtime) < settle_seconds:
+    name, stat = Path(path).name, storage.stat(path)
+    if (age := time.time() - stat.mtime_ns / 1e9) < settle_seconds:
         reason = f"{STILL_WRITTEN} (modified {age:.1f} s ago; taken once unmodified for {settle_seconds:g} s)"
-        return LandingFile(path, name, "", stat.st_size, reason)
+        return LandingFile(path, name, "", stat.size, reason)
     compressed = path.endswith(GZIP)
     digest, text = hashlib.sha256(), _TextCheck()
-    with open(path, "rb") as handle:
+    with storage.open_bytes(path) as handle:
         while chunk := handle.read(CHUNK_BYTES):
             digest.update(chunk)
             if not compressed:
@@ -164,13 +166,16 @@ def inspect(path: str, source: Source, settle_seconds: float) -> LandingFile:
     if any(unicodedata.category(c) == "Cc" for c in name) or "\\" in name:
         refused = "its name has a control character or a backslash: rename the file"
     refused = refused or (_gzip_problem(path) if compressed else text.problem()) or header_problem(path, source)
-    return LandingFile(path, name, digest.hexdigest(), stat.st_size, refused)
+    return LandingFile(path, name, digest.hexdigest(), stat.size, refused)
 
 
 def file_sha256(path: str) -> str:
     """The SHA-256 of a landing file's bytes: what identifies its content, for the sensor and bronze alike."""
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+    digest = hashlib.sha256()
+    with storage.open_bytes(path) as handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 class _TextCheck:
@@ -221,9 +226,13 @@ def literal_path(path: str) -> str:
     return re.sub(r"([{}\[\]*?])", r"\\\1", path)
 
 
+HEADER_BYTES = 1 << 16  # a header is read from the first this many bytes (MovieLens headers take 30)
+
+
 def read_header(path: str) -> list[str]:
     with open_text_bytes(path) as handle:
-        return handle.readline().decode("utf-8-sig").rstrip("\r\n").split(",")
+        first = handle.read(HEADER_BYTES).split(b"\n", 1)[0]
+    return first.decode("utf-8-sig", errors="replace").rstrip("\r").split(",")
 
 
 def header_problem(path: str, source: Source) -> str | None:

@@ -17,7 +17,8 @@ from pyspark.sql import SparkSession
 from movie_assets import keys
 from movie_assets.delta_tables import retrying_conflicts, session_conf, table_exists
 from movie_assets.ingest_log import LOG_TABLE
-from movie_assets.resources.lakehouse import Lakehouse, is_uri
+from movie_assets.lake.storage import is_uri
+from movie_assets.resources.lakehouse import Lakehouse
 from movie_assets.resources.spark import DeltaSparkResource
 
 DELTA_MIN_RETENTION_HOURS = 168  # Delta refuses shorter retention unless its safety check is turned off

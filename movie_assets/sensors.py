@@ -15,6 +15,7 @@ import dagster as dg
 
 from movie_assets import ingest, ingest_log
 from movie_assets.ingest import file_sha256
+from movie_assets.lake import storage
 from movie_assets.resources.lakehouse import Lakehouse
 from movie_assets.run_workers import dead_runs_sensor
 
@@ -46,24 +47,24 @@ class NewContent:
     source: ingest.Source
 
 
-def landing_candidates(landing: Path) -> dict[str, tuple[ingest.Source, list[int]]]:
+def landing_candidates(landing: str) -> dict[str, tuple[ingest.Source, list[int]]]:
     found = {}
     for source in ingest.SOURCES:
         for path in ingest.list_landing(landing, source):
-            stat = Path(path).stat()
-            found[path] = (source, [stat.st_size, stat.st_mtime_ns])
+            stat = storage.stat(path)
+            found[path] = (source, [stat.size, stat.mtime_ns])
     return found
 
 
 def scan(
-    landing: Path, state: LandingState, ingested: dict[str, str] | None = None
+    landing: str, state: LandingState, ingested: dict[str, str] | None = None
 ) -> tuple[list[NewContent], LandingState]:
     """New file contents that are stable (unchanged since the last tick), not sent before and not in bronze.
 
     `ingested`: file name -> SHA-256 of the content bronze last took from it (from bronze's ingest log).
     """
     ingested = ingested or {}
-    candidates = landing_candidates(landing) if landing.is_dir() else {}
+    candidates = landing_candidates(landing)
     new: list[NewContent] = []
     hashed = {p: h for p, h in state.hashed.items() if p in candidates}
     sent = dict(state.sent)
@@ -91,7 +92,7 @@ def run_key(new: list[NewContent]) -> str:
 def landing_sensor(context: dg.SensorEvaluationContext, lakehouse: Lakehouse) -> dg.SensorResult:
     """New or changed ratings*.csv / movies*.csv in landing/: record the CSV asset and ingest them, in one run."""
     held = ingest_log.held(lakehouse.table_path(ingest_log.LOG_TABLE))  # bronze's own record, as bronze reads it
-    new, state = scan(Path(lakehouse.landing), LandingState.load(context.cursor), held)
+    new, state = scan(lakehouse.landing, LandingState.load(context.cursor), held)
     if not new:
         return dg.SensorResult(cursor=state.dump())
     events = [

@@ -1,20 +1,19 @@
 """Where the lakehouse's files live: one data root with landing/, delta/, results/ and Spark scratch space."""
 
 import os
-import re
 from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
 
 from movie_assets import run_workers
+from movie_assets.lake.storage import is_uri
 
 DATA_DIR_ENV = "MOVIE_ASSETS_DATA_DIR"
 LANDING_DIR_ENV = "MOVIE_ASSETS_LANDING_DIR"
 SETTLE_ENV = "MOVIE_ASSETS_LANDING_SETTLE_SECONDS"
 DEFAULT_SETTLE_SECONDS = 5.0
 DEFAULT_DATA_DIR = "data"
-_URI = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
 
 def default_data_dir() -> str:
@@ -23,10 +22,6 @@ def default_data_dir() -> str:
 
 def default_landing_dir() -> str | None:
     return os.environ.get(LANDING_DIR_ENV) or None
-
-
-def is_uri(path: str) -> bool:
-    return bool(_URI.match(path))
 
 
 def resolve_data_root(data_dir: str) -> str:
@@ -48,10 +43,10 @@ def resolve_data_root(data_dir: str) -> str:
 class Lakehouse(dg.ConfigurableResource):
     """The data root and the layout under it, from the environment unless set (so no path shows as config).
 
-    The data root may be a Hadoop-compatible URI (s3a://, abfss://, hdfs://): tables, models and checkpoints
-    then live there (the serving steps reach the same tables through delta-rs, which reads s3a:// as s3://).
-    Landing files are listed, hashed and header-checked by the driver, so they stay in a folder: `landing_dir`
-    (default <data root>/landing), which executors must see at the same path.
+    The data root may be an object store (s3a://bucket/prefix, or s3://): landing files, tables, models and
+    checkpoints all live there; the run process lists and reads landing objects with pyarrow, Spark reads them
+    through S3A, delta-rs reaches the tables as s3:// (`lake/storage.py` holds the settings). `landing_dir`
+    (default <data root>/landing) moves landing elsewhere.
     """
 
     data_dir: str | None = Field(default=None, description=f"the data root (default: ${DATA_DIR_ENV} or data/)")
@@ -75,14 +70,7 @@ class Lakehouse(dg.ConfigurableResource):
     @property
     def landing(self) -> str:
         landing = self.landing_dir or default_landing_dir()
-        if landing:
-            return resolve_data_root(landing)
-        if is_uri(self.root):
-            raise ValueError(
-                f"the data root {self.root} is a URI, but landing files are read from a folder: set "
-                f"{LANDING_DIR_ENV} to a folder that the driver and the executors see at the same path."
-            )
-        return f"{self.root}/landing"
+        return resolve_data_root(landing) if landing else f"{self.root}/landing"
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         """At a run's start: record its process, and fail the runs of this host whose process died (a CLI run

@@ -18,6 +18,8 @@ from pydantic import Field, PrivateAttr
 from pyspark import SparkContext
 from pyspark.sql import SparkSession
 
+from movie_assets.lake import storage
+
 MASTER_ENV = "MOVIE_ASSETS_SPARK_MASTER"
 DRIVER_MEMORY_ENV = "MOVIE_ASSETS_SPARK_DRIVER_MEMORY"
 EXECUTOR_MEMORY_ENV = "MOVIE_ASSETS_SPARK_EXECUTOR_MEMORY"
@@ -158,6 +160,7 @@ def spark_config(
     for env, key in ((EXECUTOR_MEMORY_ENV, "spark.executor.memory"), (EXECUTOR_CORES_ENV, "spark.executor.cores")):
         if os.environ.get(env):
             conf[key] = os.environ[env]
+    conf.update(storage.spark_conf(os.environ))
     conf.update(extra_conf_from_env())
     conf.update(extra or {})
     return conf

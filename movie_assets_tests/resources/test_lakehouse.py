@@ -19,9 +19,8 @@ def test_uri_roots_are_kept_as_given() -> None:
     assert Lakehouse(data_dir="abfss://c@acct.dfs.core.windows.net/m").model_path("als").endswith("/m/models/als")
 
 
-def test_a_uri_root_needs_a_landing_folder(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="is a URI, but landing files are read from a folder: set MOVIE_ASSETS_LAND"):
-        _ = Lakehouse(data_dir="s3a://bucket/movies").landing
+def test_a_store_root_keeps_landing_under_it(tmp_path: Path) -> None:
+    assert Lakehouse(data_dir="s3a://bucket/movies/").landing == "s3a://bucket/movies/landing"
     lakehouse = Lakehouse(data_dir="s3a://bucket/movies", landing_dir=str(tmp_path / "landing"))
     assert lakehouse.landing == str(tmp_path / "landing") and (tmp_path / "landing").is_dir()
 
