@@ -3,7 +3,8 @@
 Runs go to the instance at $DAGSTER_HOME (the one `make dev` serves, so they show in the UI beside the others).
 A failure on a person's input (a `dagster.Failure`: a bad movie id, a table not materialized yet, a bad
 landing folder) prints its one sentence last, with no traceback; any other error prints its traceback, then
-its message. Dagster's own log lines are kept to warnings so the answer, or the reason, is what one reads.
+its message. Dagster's own log lines are left out (the run's log is in the UI), so the answer, or the reason, is
+what one reads.
 """
 
 import argparse
@@ -26,8 +27,8 @@ def innermost(error: SerializableErrorInfo) -> str:
     """The innermost error's last line that is not a stack frame (a JVM error's message holds its trace)."""
     while error.cause is not None:
         error = error.cause
-    lines = error.message.strip().splitlines()
-    return [line for line in lines if line and not line[0].isspace()][-1] if lines else error.cls_name or "error"
+    lines = [line for line in error.message.strip().splitlines() if line and not line[0].isspace()]
+    return lines[-1] if lines else error.cls_name or "error"
 
 
 def failure_lines(result: dg.ExecuteInProcessResult) -> list[str]:

@@ -34,6 +34,17 @@ def answers(url: str) -> bool:
         return False
 
 
+def stop_group(process: subprocess.Popen, sig: int, timeout: float = 30) -> None:
+    """End a server started in its own process group: `sig` to the group, SIGKILL if it outlives `timeout`."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 def postgres_program(name: str) -> str:
     """A PostgreSQL server program, from Debian's packages (`make postgres` installs them where missing)."""
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}")) or [shutil.which(name) or ""]
@@ -73,12 +84,7 @@ def postgres_server() -> Iterator[dict[str, str]]:
             "DAGSTER_POSTGRES_DB": "dagster",
         }
     finally:
-        os.killpg(process.pid, signal.SIGINT)  # the server's fast shutdown
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_group(process, signal.SIGINT)  # the server's fast shutdown
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -127,12 +133,7 @@ def s3_server(bucket: str) -> Iterator[dict[str, str]]:
         store.create_dir(bucket)
         yield env
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_group(process, signal.SIGTERM)
         shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -21,7 +21,7 @@ from movie_assets.definitions import ASSETS, build_resources
 from movie_assets.picker import graphql
 from movie_assets_tests.conftest import TEST_SPARK, write_csv
 from movie_assets_tests.ml_small import land
-from movie_assets_tests.servers import answers, free_port, postgres_server
+from movie_assets_tests.servers import answers, free_port, postgres_server, stop_group
 
 pytestmark = [pytest.mark.deploy, pytest.mark.e2e, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[1]
@@ -82,12 +82,7 @@ def server(
             time.sleep(1)
         yield root, port, log
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_group(process, signal.SIGTERM, timeout=10)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
 
