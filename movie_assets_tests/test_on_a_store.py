@@ -1,7 +1,8 @@
 """The lakehouse on object storage: an S3-compatible server (s3proxy) on 127.0.0.1 holds the data root, landing
 included, and every command runs as a person runs it (`movie-assets`, with MOVIE_ASSETS_DATA_DIR=s3a://...).
 The whole graph with no run config, then an incremental landing file, give the same tables as on a local root;
-delta-rs commits to the store conditionally, so a stale writer is refused, never overwrites."""
+five asks and two ingestions at once all succeed with every row once; delta-rs commits to the store
+conditionally, so a stale writer is refused, never overwrites."""
 
 import os
 import subprocess
@@ -16,6 +17,7 @@ from deltalake.exceptions import CommitFailedError
 from pyarrow import fs
 
 from movie_assets import keys
+from movie_assets.lake import storage
 from movie_assets_tests.servers import s3_server
 
 pytestmark = [pytest.mark.deploy, pytest.mark.e2e, pytest.mark.slow]
@@ -27,6 +29,8 @@ TABLES = [
     keys.USER_MEAN_COUNT_SILVER, keys.MOVIE_MEAN_COUNT_SILVER, keys.USER_MOVIE_TITLE_RATING,
 ]  # fmt: skip
 SILVER_REFRESH = " or ".join(f"key:{t}" for t in TABLES if t not in (keys.RATINGS_QUARANTINE, keys.MOVIES_BRONZE))
+MORE_RATINGS = "userId,movieId,rating,timestamp\n1000,1,4.0,1700000001\n1000,2,3.5,1700000001\n"
+ASKED = [1, 2, 260, 296, 318]
 NEW_RATINGS = "userId,movieId,rating,timestamp\n1,1,1.0,1700000000\n999,1,5.0,1700000000\n"
 
 
@@ -41,35 +45,42 @@ def landing_files(ml_small: Path) -> dict[str, bytes]:
 
 
 def put(env: dict[str, str], root: str, name: str, data: bytes) -> None:
-    """A file into landing: a local folder, or an object under the store's root (s3a://lake/movies)."""
+    """A file into landing: a local folder, or an object under a store root (s3a://bucket/prefix)."""
     if root.startswith("s3a://"):
         store = fs.S3FileSystem(
             endpoint_override=env["AWS_ENDPOINT_URL"], access_key=env["AWS_ACCESS_KEY_ID"],
             secret_key=env["AWS_SECRET_ACCESS_KEY"], region=env["AWS_REGION"], scheme="http",
         )  # fmt: skip
-        with store.open_output_stream(f"{ROOT}/landing/{name}") as out:
+        with store.open_output_stream(f"{root.removeprefix('s3a://')}/landing/{name}") as out:
             out.write(data)
     else:
         (Path(root) / "landing").mkdir(parents=True, exist_ok=True)
         (Path(root) / "landing" / name).write_bytes(data)
 
 
-def run(env: dict[str, str], root: str, home: Path, *args: str) -> str:
+def start(env: dict[str, str], root: str, home: Path, *args: str) -> subprocess.Popen:
+    """`movie-assets ARGS` as a person runs it, on `root`, its output (both streams) to a pipe."""
     home.mkdir(exist_ok=True)
     variables = {
         **os.environ, **env, "MOVIE_ASSETS_DATA_DIR": root, "DAGSTER_HOME": str(home),
         "MOVIE_ASSETS_SPARK_MASTER": "local[2]", "MOVIE_ASSETS_SPARK_DRIVER_MEMORY": "2g",
     }  # fmt: skip
-    done = subprocess.run([str(CLI), *args], env=variables, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
-    return done.stdout
+    return subprocess.Popen(
+        [str(CLI), *args], env=variables, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def run(env: dict[str, str], root: str, home: Path, *args: str) -> str:
+    process = start(env, root, home, *args)
+    out, _ = process.communicate(timeout=900)
+    assert process.returncode == 0, out[-4000:]
+    return out
 
 
 def rows(env: dict[str, str], root: str, table: str) -> list[tuple]:
     """A table's rows through delta-rs (s3a:// read as s3://, credentials from the AWS variables), in one order,
     without the time of ingestion."""
-    uri = f"s3://{ROOT}/delta/{table}" if root.startswith("s3a://") else f"{root}/delta/{table}"
-    data = DeltaTable(uri, storage_options=env).to_pyarrow_table()
+    data = DeltaTable(f"{storage.native_uri(root)}/delta/{table}", storage_options=env).to_pyarrow_table()
     data = data.drop_columns([c for c in ("ingested_at",) if c in data.column_names])
     return sorted(zip(*data.to_pydict().values(), strict=True), key=repr)
 
@@ -100,6 +111,20 @@ def test_the_graph_on_a_store_equals_it_on_a_local_root(
         assert rows(store, roots["store"], table) == rows(store, roots["local"], table), table
     silver = rows(store, roots["store"], keys.RATINGS_SILVER)
     assert (1, 1, 1.0, 1700000000, "ratings_new.csv") in silver and len(silver) == SAMPLE_RATINGS + 1
+
+    # Runs at once on the store, with no queue and no pools: five asks and two ingestions of one new file.
+    put(store, roots["store"], "ratings_more.csv", MORE_RATINGS.encode())
+    home = tmp_path / "home_store"
+    commands = [["ask", str(movie)] for movie in ASKED] + [["materialize", "--select", SILVER_REFRESH]] * 2
+    processes = [start(store, roots["store"], home, *command) for command in commands]
+    for process, command in zip(processes, commands, strict=True):
+        out, _ = process.communicate(timeout=900)
+        assert process.returncode == 0, (command, out[-4000:])
+    answers = rows(store, roots["store"], keys.SIMILAR_MOVIES)
+    assert sorted({r[0] for r in answers}) == ASKED and len(answers) == 10 * len(ASKED)
+    bronze = [r for r in rows(store, roots["store"], keys.RATINGS_BRONZE) if r[4] == "ratings_more.csv"]
+    silver = rows(store, roots["store"], keys.RATINGS_SILVER)
+    assert len(bronze) == 2 and len(silver) == SAMPLE_RATINGS + 3  # the new files' rows, once
 
 
 def test_a_stale_writer_on_the_store_is_refused(store: dict[str, str]) -> None:
