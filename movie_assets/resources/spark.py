@@ -151,8 +151,6 @@ def spark_config(
         # New tables record their changes, so ratings_silver can merge only what bronze gained.
         "spark.databricks.delta.properties.defaults.enableChangeDataFeed": "true",
         "spark.driver.extraJavaOptions": driver_java_options(),
-        # Python workers (if a step ever needs them) run the driver's interpreter, with its packages.
-        "spark.pyspark.python": sys.executable,
         "spark.executor.extraJavaOptions": java_options(),
     }
     if spark_master.startswith("local"):  # nothing listens beyond this machine
@@ -234,7 +232,11 @@ class DeltaSparkResource(dg.ConfigurableResource):
             for key, value in conf.items():
                 builder = builder.config(key, value)
             local = conf.get("spark.driver.bindAddress") == LOOPBACK
-            with launch_env({"SPARK_LOCAL_IP": LOOPBACK} if local else {}):  # no warning about the hostname
+            # Python workers (a UDF's) run this interpreter, with its packages: PySpark reads PYSPARK_PYTHON when
+            # the context starts (not spark.pyspark.python, which only spark-submit reads). Locally, the loopback
+            # address spares a warning about the hostname.
+            variables = {"PYSPARK_PYTHON": sys.executable} | ({"SPARK_LOCAL_IP": LOOPBACK} if local else {})
+            with launch_env(variables):
                 self._session = builder.getOrCreate()
             self._session.sparkContext.setLogLevel("WARN")
         return self._session
