@@ -67,7 +67,7 @@ def main() -> None:
         lead = scores.hit_rate - knn.hit_rate
         print(f"{name:<48} {scores.hit_rate:.4f}  vs item-kNN {lead:+.4f} ({low:+.4f} .. {high:+.4f})", flush=True)
 
-    show("popularity", Q.popularity_ranker(pairs))
+    show("popularity", Q.popularity_ranker(pairs.movie_ids, pairs.counts()))
     show("item-kNN cosine", Q.item_knn_ranker(pairs))
     n_users = max((int(u.max()) for u in pairs.item_users if len(u)), default=-1) + 1
     users = np.zeros((n_users, len(ids)), dtype=np.float32)

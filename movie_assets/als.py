@@ -1,6 +1,7 @@
 """Spark ML ALS: fitting, item factors and held-out evaluation, as plain functions."""
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 from pyspark.ml.evaluation import RegressionEvaluator
 from pyspark.ml.recommendation import ALS, ALSModel
@@ -23,13 +24,28 @@ class AlsParams:
     alpha: float = 1.0
     dislike_below: float = 0.0  # implicit only: ratings below it are dislikes (preference 0)
     nonnegative: bool = False
-    blocks: int = 0  # user and item blocks; 0: the session's default parallelism
+    blocks: int = 0  # user and item blocks; 0: by the data and the parallelism (`sized`)
     cold_start_strategy: str = "drop"
-    checkpoint_interval: int = 10
+    checkpoint_interval: int = 0  # 0: by the number of iterations (`sized`)
+
+
+ROWS_PER_BLOCK = 10_000_000  # a block's ratings and its solver's memory grow with the data: more blocks beyond
+CHECKPOINT_EVERY = 10  # iterations between checkpoints of the factors, when a fit runs longer than that
+
+
+def sized(params: AlsParams, rows: int, parallelism: int) -> AlsParams:
+    """The settings that follow the data, where left at 0: one user and one item block per task slot, more when a
+    block would hold more than ROWS_PER_BLOCK ratings; the factors checkpointed every CHECKPOINT_EVERY iterations
+    only when the fit runs longer (a checkpoint truncates a lineage that would otherwise overflow the stack, and
+    writes every factor to disk: at 10 iterations or fewer it costs a write and saves nothing)."""
+    blocks = params.blocks or max(parallelism, math.ceil(rows / ROWS_PER_BLOCK))
+    interval = params.checkpoint_interval or (CHECKPOINT_EVERY if params.max_iter > CHECKPOINT_EVERY else -1)
+    return replace(params, blocks=blocks, checkpoint_interval=interval)
 
 
 def estimator(params: AlsParams, default_blocks: int) -> ALS:
     blocks = params.blocks or default_blocks
+    interval = params.checkpoint_interval or CHECKPOINT_EVERY
     return ALS(
         userCol=S.USER_ID,
         itemCol=S.MOVIE_ID,
@@ -42,7 +58,7 @@ def estimator(params: AlsParams, default_blocks: int) -> ALS:
         alpha=params.alpha,
         nonnegative=params.nonnegative,
         coldStartStrategy=params.cold_start_strategy,
-        checkpointInterval=params.checkpoint_interval,
+        checkpointInterval=interval,
         numUserBlocks=blocks,
         numItemBlocks=blocks,
     )
@@ -70,9 +86,10 @@ def training_rows(ratings: DataFrame, params: AlsParams) -> DataFrame:
 
 
 def fit(ratings: DataFrame, params: AlsParams) -> ALSModel:
-    """Blocks default to the session's parallelism (2 per core locally): Spark's 10 is too many on a laptop."""
-    default_blocks = ratings.sparkSession.sparkContext.defaultParallelism
-    return estimator(params, default_blocks).fit(training_rows(ratings, params))
+    """Fits with the settings sized to `ratings` (count them once: persist them first when they are computed)."""
+    parallelism = ratings.sparkSession.sparkContext.defaultParallelism
+    sized_params = sized(params, ratings.count(), parallelism)
+    return estimator(sized_params, parallelism).fit(training_rows(ratings, sized_params))
 
 
 def item_factors(model: ALSModel, ratings: DataFrame) -> DataFrame:
@@ -91,6 +108,7 @@ class Evaluation:
     train_rows: int
     test_rows: int
     scored_rows: int
+    model: ALSModel  # fitted on the training rows
 
 
 def evaluate(ratings: DataFrame, params: AlsParams, test_fraction: float = 0.2) -> Evaluation:
@@ -103,11 +121,12 @@ def evaluate(ratings: DataFrame, params: AlsParams, test_fraction: float = 0.2) 
     rows = ratings.select(S.USER_ID, S.MOVIE_ID, S.RATING)
     train, test = rows.where(bucket >= test_fraction), rows.where(bucket < test_fraction)
     train = train.cache()
-    predictions = fit(train, AlsParams(**{**params.__dict__, "cold_start_strategy": "drop"})).transform(test).cache()
+    model = fit(train, AlsParams(**{**params.__dict__, "cold_start_strategy": "drop"}))
+    predictions = model.transform(test).cache()
     metric = lambda name: RegressionEvaluator(  # noqa: E731
         metricName=name, labelCol=S.RATING, predictionCol=PREDICTION
     ).evaluate(predictions)
-    result = Evaluation(metric("rmse"), metric("mae"), train.count(), test.count(), predictions.count())
+    result = Evaluation(metric("rmse"), metric("mae"), train.count(), test.count(), predictions.count(), model)
     train.unpersist()
     predictions.unpersist()
     return result

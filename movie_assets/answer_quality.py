@@ -4,7 +4,8 @@ On a seeded split of the current ratings, a share of the users who liked enough 
 some of their likes held out. Each test user's most-rated liked training movies are the queries; a query's ten
 neighbours hit when one of them is a held-out like of that user. Hit rate@10 and NDCG@10 (Spark ML's
 RankingEvaluator) are reported for the factors (fitted on the training part with the configuration that
-answers, ranked under the same rule) next to popularity and item-kNN baselines on the same split.
+answers, ranked under the same rule: the factors that answer are fitted there too) next to popularity and
+item-kNN baselines on the same split.
 """
 
 from collections.abc import Callable
@@ -47,6 +48,7 @@ class Split:
     train: DataFrame  # (userId, movieId, rating)
     queries: list[tuple[int, int]]  # (userId, query movieId)
     held_out: dict[int, list[int]]  # userId -> held-out liked movieIds
+    seed: int  # the split's seed, which also seeds the resampling of its intervals
 
 
 def _hash(*cols: str, seed: int) -> F.Column:
@@ -54,7 +56,8 @@ def _hash(*cols: str, seed: int) -> F.Column:
 
 
 def split(ratings: DataFrame, config: SplitConfig) -> Split:
-    """Deterministic: users and held-out likes are chosen by hashes of their ids and the seed, not by order."""
+    """Deterministic: users and held-out likes are chosen by hashes of their ids and the seed, not by order. A
+    movie's last rating is never held out (a test user then has one like fewer held out)."""
     rows = ratings.select(S.USER_ID, S.MOVIE_ID, S.RATING)
     likes = rows.where(F.col(S.RATING) >= LIKE)
     per_user = likes.groupBy(S.USER_ID).count().where(F.col("count") >= config.min_likes)
@@ -67,10 +70,16 @@ def split(ratings: DataFrame, config: SplitConfig) -> Split:
         .select(S.USER_ID)
     )
     order = Window.partitionBy(S.USER_ID).orderBy(_hash(S.USER_ID, S.MOVIE_ID, seed=config.seed), S.MOVIE_ID)
+    # A movie keeps at least one training rating, so every rated movie has factors (and can be asked about).
+    per_movie = rows.groupBy(S.MOVIE_ID).agg(F.count("*").alias("_ratings"))
+    last = Window.partitionBy(S.MOVIE_ID).orderBy(_hash(S.USER_ID, S.MOVIE_ID, seed=config.seed), S.USER_ID)
     held = (
         likes.join(test_users, S.USER_ID)
         .withColumn("_n", F.row_number().over(order))
         .where(F.col("_n") <= config.held_out_likes)
+        .join(per_movie, S.MOVIE_ID)
+        .withColumn("_m", F.row_number().over(last))
+        .where(F.col("_m") < F.col("_ratings"))
         .select(S.USER_ID, S.MOVIE_ID)
         .collect()
     )
@@ -92,7 +101,7 @@ def split(ratings: DataFrame, config: SplitConfig) -> Split:
         .orderBy(S.USER_ID, S.MOVIE_ID)
         .collect()
     )
-    return Split(train, [(r[S.USER_ID], r[S.MOVIE_ID]) for r in queries], held_out)
+    return Split(train, [(r[S.USER_ID], r[S.MOVIE_ID]) for r in queries], held_out, config.seed)
 
 
 _PAIRS = StructType([StructField(S.USER_ID, IntegerType()), StructField(S.MOVIE_ID, IntegerType())])
@@ -190,12 +199,18 @@ def _top(scores: np.ndarray, ids: np.ndarray, k: int) -> list[int]:
     return [int(ids[i]) for i in order if np.isfinite(scores[i])]
 
 
-def popularity_ranker(data: Interactions) -> Ranker:
-    """The most-rated training movies, the same list for every query (but the query itself)."""
-    counts = data.counts().astype(np.float64)
+def rating_counts(train: DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Each training movie's id (ascending) and number of ratings, counted by Spark: popularity without the pairs."""
+    table = train.groupBy(S.MOVIE_ID).agg(F.count("*").alias(S.COUNT)).orderBy(S.MOVIE_ID).toArrow()
+    return table.column(S.MOVIE_ID).to_numpy(), table.column(S.COUNT).to_numpy()
+
+
+def popularity_ranker(movie_ids: np.ndarray, counts: np.ndarray) -> Ranker:
+    """The most-rated training movies (ids ascending, their counts), the same list for every query (but itself)."""
+    scores = counts.astype(np.float64)
 
     def rank(queries: np.ndarray, k: int) -> dict[int, list[int]]:
-        best = _top(counts, data.movie_ids, k + 1)
+        best = _top(scores, movie_ids, k + 1)
         return {int(q): [m for m in best if m != q][:k] for q in queries}
 
     return rank

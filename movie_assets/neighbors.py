@@ -42,7 +42,7 @@ class Answers:
 
 
 def index_from_arrow(factors: pa.Table, rule: AnswerRule) -> FactorIndex:
-    """The factors (movieId, features, count) as a FactorIndex (59k movies x rank 48: about 45 MB of float64).
+    """The factors (movieId, features, count) as a FactorIndex (59k movies x rank 16: about 8 MB of float64).
 
     Movies with fewer than `rule.min_ratings` ratings can ask but are never an answer: their factors rest on
     too little data to point anywhere meaningful.

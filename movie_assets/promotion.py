@@ -1,10 +1,11 @@
 """The answer model's promotion gate, and what a promotion changed.
 
-New factors answer only when the answer evaluation finds their configuration not worse than the served one:
-both fitted on the training part of the same split of the current ratings, scored on the same held-out likes,
-and refused only when the new one is worse beyond the paired 95% interval of the difference. The first model
-must beat popularity. When the configuration is the served one, the refit on new ratings is promoted unjudged:
-the same configuration on the same split gives the same factors, so there is nothing to compare.
+New factors are fitted on the current ratings less the split's held-out likes, and answer only when, scored on
+those likes, they are not worse than the served configuration refitted on the same training part: refused when
+worse beyond the paired 95% interval of the difference. The first model must beat popularity. When the
+configuration is the served one, the refit on new ratings is promoted with its hit rate: the served factors were
+fitted on other data, so a comparison with them would not be paired, and a refit of the same configuration would
+be these factors again.
 """
 
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 
 from movie_assets import answer_quality as Q
 from movie_assets import schemas as S
@@ -33,24 +34,22 @@ class Verdict:
 
 
 def judge(
-    spark: SparkSession, ratings: DataFrame, candidate: AlsConfig, served: AlsConfig | None, split: Q.SplitConfig
+    spark: SparkSession, data: Q.Split, factors: pa.Table, candidate: AlsConfig, served: AlsConfig | None
 ) -> Verdict:
-    """Whether `candidate` may replace the factors fitted with `served` (None: no factors are served yet)."""
-    if served is not None and served.model_dump() == candidate.model_dump():
-        return Verdict(True, "The served configuration, refitted on the current ratings: promoted unjudged.", {})
-    data = Q.split(ratings, split)
+    """Whether `factors`, fitted with `candidate` on `data.train`, may replace the factors fitted with `served`
+    (None: no factors are served yet)."""
     if not data.queries:
         return Verdict(True, "No user liked enough movies to hold some out: promoted unjudged.", {"queries": 0})
-    data.train.persist()
-    try:
-        new = Q.fitted_scores(spark, data, candidate.params(), candidate.rule())
-        if served is None:
-            other, name = Q.score(spark, data, Q.popularity_ranker(Q.Interactions.of(data.train))), "popularity"
-        else:
-            other, name = Q.fitted_scores(spark, data, served.params(), served.rule()), "the served configuration"
-    finally:
-        data.train.unpersist()
-    low, high = Q.user_interval(data, new.hits - other.hits, split.seed)
+    new = Q.score(spark, data, Q.factors_ranker(index_from_arrow(factors, candidate.rule())))
+    own = f"hit rate@10 {new.hit_rate:.3f} on {new.queries} held-out queries"
+    if served is not None and served.model_dump() == candidate.model_dump():
+        reason = f"Promoted, the served configuration refitted on the current ratings: {own}."
+        return Verdict(True, reason, {"hit_rate_at_10": new.hit_rate, "queries": new.queries})
+    if served is None:
+        other, name = Q.score(spark, data, Q.popularity_ranker(*Q.rating_counts(data.train))), "popularity"
+    else:
+        other, name = Q.fitted_scores(spark, data, served.params(), served.rule()), "the served configuration"
+    low, high = Q.user_interval(data, new.hits - other.hits, data.seed)
     metadata: dict[str, Any] = {
         "hit_rate_at_10": new.hit_rate,
         "compared_with": name,
@@ -71,6 +70,11 @@ def judge(
         f"Refused, worse than the served factors beyond the {interval} ({figures}), so they keep answering: {FIX}.",
         metadata,
     )
+
+
+def forced(verdict: Verdict) -> Verdict:
+    """A refusal overridden by the run config: promoted, saying what the gate found."""
+    return Verdict(True, f"Promoted by force_promotion, over the gate: {verdict.reason}", verdict.metadata)
 
 
 def neighbour_changes(previous: pa.Table, current: pa.Table, rule: AnswerRule) -> dict[str, Any]:

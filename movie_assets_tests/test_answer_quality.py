@@ -42,7 +42,7 @@ def test_a_method_that_finds_the_groups_scores_one_and_popularity_less(spark: Sp
         np.array(GROUP_A + GROUP_B), np.array([[1.0, 0.0]] * 12 + [[0.0, 1.0]] * 12)
     )  # each movie's factor is its group
     assert Q.score(spark, data, Q.factors_ranker(oracle)).hit_rate == 1.0
-    popularity = Q.score(spark, data, Q.popularity_ranker(interactions))
+    popularity = Q.score(spark, data, Q.popularity_ranker(interactions.movie_ids, interactions.counts()))
     group_a_users = sum(1 for u in data.held_out if u <= 20)
     assert group_a_users > 0
     assert popularity.hit_rate == pytest.approx(1 - group_a_users / len(data.held_out))
@@ -57,4 +57,16 @@ def test_a_method_that_finds_the_groups_scores_one_and_popularity_less(spark: Sp
 def test_no_user_with_enough_likes_scores_nothing(spark: SparkSession) -> None:
     ratings = spark.createDataFrame([(1, 1, 5.0, 0), (1, 2, 4.0, 0)], S.RATINGS_CSV_SCHEMA)
     data = Q.split(ratings, SPLIT)
-    assert data.queries == [] and Q.score(spark, data, Q.popularity_ranker(Q.Interactions.of(data.train))).queries == 0
+    assert data.queries == [] and Q.score(spark, data, Q.popularity_ranker(*Q.rating_counts(data.train))).queries == 0
+
+
+def test_a_movie_keeps_one_training_rating_so_it_has_factors(spark: SparkSession) -> None:
+    """Every like is a candidate to hold out here; each movie's last rating stays in training all the same."""
+    rows = [(u, m, 5.0, 0) for u in (1, 2, 3) for m in (1, 2, 3)] + [(1, 9, 4.0, 0)]  # movie 9: one rating
+    ratings = spark.createDataFrame(rows, S.RATINGS_CSV_SCHEMA)
+    every_like = Q.SplitConfig(test_user_share=1.0, held_out_likes=100, min_likes=2, queries_per_user=1)
+    data = Q.split(ratings, every_like)
+    train = sorted((r.userId, r.movieId) for r in data.train.collect())
+    assert sorted({m for _, m in train}) == [1, 2, 3, 9]
+    assert sorted(m for ms in data.held_out.values() for m in ms) == [1, 1, 2, 2, 3, 3]  # 2 of each 3 ratings
+    assert len(train) == 4 and (1, 9) in train

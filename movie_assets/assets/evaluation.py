@@ -6,17 +6,18 @@ from multiprocessing.pool import ThreadPool
 from typing import Any
 
 import dagster as dg
+import deltalake
 from pydantic import Field
 from pyspark.ml.tuning import ParamGridBuilder
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 
-from movie_assets import als
+from movie_assets import als, keys
 from movie_assets import answer_quality as Q
-from movie_assets.assets.ml import ML, prepare
+from movie_assets.assets.ml import ML, SPLIT, TRAINING_RATINGS, prepare, recorded, served_config
 from movie_assets.delta_tables import markdown_table
-from movie_assets.neighbors import collect_factors, index_from_arrow
+from movie_assets.neighbors import collect_factors, index_from_arrow, read_index
 from movie_assets.progress import spark_progress
-from movie_assets.resources.als_models import AlsConfig, AlsModels
+from movie_assets.resources.als_models import AlsModels
 from movie_assets.resources.lakehouse import Lakehouse
 from movie_assets.resources.spark import DeltaSparkResource
 
@@ -35,50 +36,49 @@ def _row(method: str, scores: Q.Scores, data: Q.Split, seed: int) -> dict[str, o
     }
 
 
-def _factors_scores(spark: SparkSession, data: Q.Split, config: AlsConfig) -> Q.Scores:
-    return Q.fitted_scores(spark, data, config.params(), config.rule())
-
-
-class SimilarityEvaluationConfig(Q.SplitConfig):
-    compare_rating_model: bool = Field(
-        default=True, description="also score the rating model's factors (the original's answers): one more ALS fit"
-    )
-
-
 @dg.asset(**ML)
 def similarity_evaluation(
     context: dg.AssetExecutionContext,
-    config: SimilarityEvaluationConfig,
+    als_item_factors: deltalake.DeltaTable,
     ratings_silver: DataFrame,
-    als_models: AlsModels,
     pyspark: DeltaSparkResource,
     lakehouse: Lakehouse,
 ) -> dg.MaterializeResult:
-    """Hit rate@10 and NDCG@10 of the answers' factors on held-out likes, next to popularity and item-kNN."""
+    """Hit rate@10 and NDCG@10 of the served factors on the held-out likes they were fitted without, next to
+    popularity and item-kNN on the same split (`als_evaluation` scores the rating model's neighbours there)."""
     prepare(pyspark, lakehouse)
-    spark = pyspark.spark_session
+    spark, instance = pyspark.spark_session, context.instance
+    answer = served_config(instance)
+    fitted_on = recorded(instance, dg.AssetKey(keys.ALS_ITEM_FACTORS), SPLIT)
+    if answer is None or not isinstance(fitted_on, dict):
+        raise dg.Failure("als_item_factors records no configuration or split: materialize als_item_factors again.")
+    split = Q.SplitConfig(**fitted_on)
     with spark_progress(context.log, pyspark.started_context, "answer evaluation"):
-        data = Q.split(ratings_silver, config)
-        data.train.persist()
-        interactions = Q.Interactions.of(data.train)
-        answers = _factors_scores(spark, data, als_models.answer)
+        data = Q.split(ratings_silver, split)
+        train = data.train.persist()
+        fitted, current = recorded(instance, dg.AssetKey(keys.ALS_ITEM_FACTORS), TRAINING_RATINGS), train.count()
+        if current != fitted:
+            raise dg.Failure(
+                f"als_item_factors were fitted on {fitted} ratings, but the current ratings less the held-out likes "
+                f"are {current}: materialize als_item_factors, then similarity_evaluation."
+            )
+        interactions = Q.Interactions.of(train)
+        answers = Q.score(spark, data, Q.factors_ranker(read_index(als_item_factors, answer.rule())))
         baselines = {
-            "popularity": Q.score(spark, data, Q.popularity_ranker(interactions)),
+            "popularity": Q.score(spark, data, Q.popularity_ranker(interactions.movie_ids, interactions.counts())),
             "item_knn": Q.score(spark, data, Q.item_knn_ranker(interactions)),
         }
-        scored = {f"answers ({als_models.answers_from} ALS)": answers, "popularity": baselines["popularity"]}
+        scored = {"answers (the served factors)": answers, "popularity": baselines["popularity"]}
         scored["item-kNN cosine"] = baselines["item_knn"]
-        if config.compare_rating_model and als_models.answers_from != "rating":
-            scored["rating model (original's explicit ALS)"] = _factors_scores(spark, data, als_models.rating)
-        data.train.unpersist()
-    rows = [_row(method, scores, data, config.seed) for method, scores in scored.items()]
+        train.unpersist()
+    rows = [_row(method, scores, data, split.seed) for method, scores in scored.items()]
     metadata: dict[str, Any] = {
         "hit_rate_at_10": dg.MetadataValue.float(answers.hit_rate),
         "ndcg_at_10": dg.MetadataValue.float(answers.ndcg),
         "test_users": len(data.held_out),
         "queries": answers.queries,
-        "parameters": dg.MetadataValue.json(als_models.answer.model_dump()),
-        "split": dg.MetadataValue.json(config.model_dump()),
+        "parameters": dg.MetadataValue.json(answer.model_dump()),
+        "split": dg.MetadataValue.json(split.model_dump()),
         "quality": dg.MetadataValue.md(markdown_table(rows, COLUMNS)),
     }
     for name, scores in baselines.items():
@@ -86,13 +86,13 @@ def similarity_evaluation(
         # Paired on the same queries: answers minus the baseline, with the interval of that difference.
         metadata[f"answers_minus_{name}"] = dg.MetadataValue.float(answers.hit_rate - scores.hit_rate)
         metadata[f"answers_minus_{name}_interval"] = Q.interval_text(
-            Q.user_interval(data, answers.hits - scores.hits, config.seed)
+            Q.user_interval(data, answers.hits - scores.hits, split.seed)
         )
     context.log.info("answer evaluation:\n" + metadata["quality"].value)
     return dg.MaterializeResult(metadata=metadata)
 
 
-class TuningConfig(Q.SplitConfig):
+class TuningConfig(dg.Config):
     ranks: list[int] = Field(default=[32, 64], description="ALS ranks to try")
     reg_params: list[float] = Field(default=[0.1], description="regularization values to try")
     alphas: list[float] = Field(default=[0.3, 1.0], description="implicit confidence scales to try")
@@ -121,7 +121,7 @@ def similarity_tuning(
         raise dg.Failure(f"length_weights {config.length_weights} must be one or more values within 0..1: fix them.")
     prepare(pyspark, lakehouse)
     spark, base = pyspark.spark_session, als_models.implicit
-    data = Q.split(ratings_silver, config)
+    data = Q.split(ratings_silver, als_models.split)
     train = data.train.persist()
     params = base.params()
     estimator = als.estimator(params, pyspark.spark_context.defaultParallelism)

@@ -1,8 +1,9 @@
 """The ALS configurations, each defined once: the factors that answer, and the rating model that RMSE scores.
 
-`als_item_factors`, `similarity_evaluation` and `similarity_tuning` fit `answer` (what `answers_from` names),
-and `similar_movies`, `movie_neighbors` and the evaluation rank its factors by its `rule()`; `als_evaluation`
-uses `rating`, the original notebook's explicit model. Setting `answers_from: rating` makes the answers come
+`als_item_factors` fits `answer` (what `answers_from` names) on the ratings less `split`'s held-out likes, and the
+promotion gate and `similarity_evaluation` score exactly those factors on those likes; `similar_movies`,
+`movie_neighbors` and the evaluation rank them by its `rule()`; `als_evaluation` uses `rating`, the original
+notebook's explicit model. Setting `answers_from: rating` makes the answers come
 from the original's factors, ranked by cosine, again.
 """
 
@@ -12,6 +13,7 @@ import dagster as dg
 from pydantic import Field
 
 from movie_assets import als
+from movie_assets.answer_quality import SplitConfig
 from movie_assets.neighbors import AnswerRule
 
 
@@ -44,10 +46,11 @@ class AlsConfig(dg.Config):
 
 
 class ImplicitAlsConfig(AlsConfig):
-    """The similarity model's defaults: implicit ALS with dislikes, answers leaning to long factors; chosen by
-    `similarity_evaluation` on ml-latest-small and synthetic ratings (see the README)."""
+    """The similarity model's defaults: implicit ALS with dislikes, answers leaning to long factors; chosen on
+    quality per cost (`benchmarks/als_grid.py` on ml-latest-small, 1M and 25M ratings: docs/answer-quality.md)."""
 
-    rank: int = Field(default=48, ge=1, le=1000, description="latent factors per user and movie")
+    rank: int = Field(default=16, ge=1, le=1000, description="latent factors per user and movie")
+    max_iter: int = Field(default=5, ge=1, le=1000, description="alternating iterations")
     reg_param: float = Field(default=0.1, ge=0, description="L2 regularization")
     implicit_prefs: bool = Field(default=True, description="fit preferences weighted by the ratings (implicit)")
     alpha: float = Field(default=1.0, ge=0, description="confidence per rating point, with implicit_prefs")
@@ -70,6 +73,10 @@ class AlsModels(dg.ConfigurableResource):
     )
     implicit: ImplicitAlsConfig = Field(default_factory=ImplicitAlsConfig, description="the similarity model")
     rating: AlsConfig = Field(default_factory=AlsConfig, description="the original's explicit rating model")
+    split: SplitConfig = Field(
+        default_factory=SplitConfig,
+        description="the held-out likes: the answer model is fitted without them and judged and evaluated on them",
+    )
 
     @property
     def answer(self) -> AlsConfig:

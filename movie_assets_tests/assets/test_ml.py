@@ -1,6 +1,7 @@
 """ALS factors, evaluation and similar movies through Dagster, on a small synthetic landing folder."""
 
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import dagster as dg
@@ -12,7 +13,6 @@ from pyspark.sql import SparkSession
 
 from movie_assets import answer_quality as Q
 from movie_assets import sample_data
-from movie_assets.assets.evaluation import TuningConfig
 from movie_assets.definitions import ASSETS, build_resources
 from movie_assets.resources.als_models import AlsModels
 from movie_assets_tests.conftest import TEST_SPARK, write_csv
@@ -61,9 +61,14 @@ def test_factors_table_and_saved_model(spark: SparkSession, lake: tuple[Path, di
     table = spark.read.format("delta").load(str(root / "delta" / "als_item_factors"))
     assert table.schema.simpleString() == "struct<movieId:int,features:array<float>,count:bigint>"
     stored = factors(spark, root)
-    rated = spark.read.format("delta").load(str(root / "delta" / "ratings_silver")).groupBy("movieId").count()
+    ratings = spark.read.format("delta").load(str(root / "delta" / "ratings_silver"))
+    rated = ratings.groupBy("movieId").count()
     assert len(stored) == rated.count() and all(len(v) == AlsModels().answer.rank for v in stored.values())
-    assert {r.movieId: r["count"] for r in table.collect()} == {r.movieId: r["count"] for r in rated.collect()}
+    # Fitted without the split's held-out likes, which the gate scores them on: the count is of the rest.
+    held = Counter(m for likes in Q.split(ratings, AlsModels().split).held_out.values() for m in likes)
+    assert sum(held.values()) > 100
+    want = {r.movieId: r["count"] - held[r.movieId] for r in rated.collect()}
+    assert {r.movieId: r["count"] for r in table.collect()} == want
     model = ALSModel.load(str(root / "models" / "als"))
     reloaded = {r.id: list(r.features) for r in model.itemFactors.collect()}
     assert reloaded == stored
@@ -232,14 +237,20 @@ def test_bad_als_parameters(resources: dict) -> None:
         AlsModels(rating={"reg_param": -1.0})
 
 
-def test_evaluation_reports_rmse(lake: tuple[Path, dict]) -> None:
-    _, resources = lake
+def test_evaluation_reports_rmse_and_the_rating_models_answers(spark: SparkSession, lake: tuple[Path, dict]) -> None:
+    root, resources = lake
     result = dg.materialize(ASSETS, resources=resources, selection=["als_evaluation"])
     metadata = result.asset_materializations_for_node("als_evaluation")[0].metadata
     assert 0.3 < metadata["rmse"].value < 1.5
     assert metadata["mae"].value < metadata["rmse"].value
     assert 0 < metadata["scored_rows"].value <= metadata["held_out_rows"].value
     assert "| RMSE |" in metadata["quality"].value
+    # Fitted and scored without the answer split's held-out likes, its neighbours scored on them.
+    data = Q.split(spark.read.format("delta").load(str(root / "delta" / "ratings_silver")), AlsModels().split)
+    rows = [r[1] for r in (line.strip("|").split("|") for line in metadata["quality"].value.splitlines()[2:])]
+    assert int(float(rows[2])) + metadata["held_out_rows"].value == data.train.count()
+    assert metadata["queries"].value == len(data.queries) > 0
+    assert 0 <= metadata["hit_rate_at_10"].value < 1 and " .. " in metadata["hit_rate_interval"].value
 
 
 def stored(spark: SparkSession, root: Path) -> dict[int, int]:
@@ -294,7 +305,7 @@ def test_tuning_scores_each_model_under_each_length_weight(spark: SparkSession, 
         update={"rank": 8, "max_iter": 5, "length_weight": best["length_weight"]}
     )
     ratings = spark.read.format("delta").load(str(lake[0] / "delta" / "ratings_silver"))
-    data = Q.split(ratings, TuningConfig())
+    data = Q.split(ratings, AlsModels().split)
     scores = Q.score(spark, data, Q.factors_ranker(Q.fitted_index(data.train, implicit.params(), implicit.rule())))
     assert scores.hit_rate == best["hit_rate@10"]
 
@@ -331,10 +342,12 @@ def test_new_factors_answer_only_past_the_promotion_gate(
         served = {"parameters": dg.MetadataValue.json(AlsModels().answer.model_dump())}
         instance.report_runless_asset_event(dg.AssetMaterialization("als_item_factors", metadata=served))
 
-        def run(config: dict) -> dg.ExecuteInProcessResult:
+        def run(config: dict, force: bool = False) -> dg.ExecuteInProcessResult:
+            ops = {"similar_movies": {"config": {"movie_id": 1, "k": 10}}}
+            ops["als_item_factors"] = {"config": {"force_promotion": force}}
             return dg.materialize(
                 ASSETS, resources=resources, selection=SERVED, instance=instance, raise_on_error=False,
-                run_config={**config, "ops": {"similar_movies": {"config": {"movie_id": 1, "k": 10}}}},
+                run_config={**config, "ops": ops},
             )  # fmt: skip
 
         good = run(als_config(**SMALL))
@@ -342,7 +355,7 @@ def test_new_factors_answer_only_past_the_promotion_gate(
         [check] = good.get_asset_check_evaluations()
         assert check.passed and check.description.startswith("Promoted: hit rate@10 ")
         factors = good.asset_materializations_for_node("als_item_factors")[0].metadata
-        assert 0 < factors["top100_neighbours_changed"].value <= 1000  # rank 48 -> 8: some neighbours changed
+        assert 0 < factors["top100_neighbours_changed"].value <= 1000  # rank 16 -> 8: some neighbours changed
         assert factors["parameters"].value["rank"] == 8
         before, answer = versions(tmp_path), answer_rows(spark, tmp_path, 1)
 
@@ -356,3 +369,39 @@ def test_new_factors_answer_only_past_the_promotion_gate(
         assert not refusal.passed and refusal.blocking and refusal.description == reason
         assert refusal.metadata["hit_rate_at_10"].value < refusal.metadata["compared_hit_rate_at_10"].value
         assert versions(tmp_path) == before and answer_rows(spark, tmp_path, 1) == answer  # nothing served changed
+
+        # Forced over the gate by the run config: served, and the check says so as a warning.
+        forced = run(als_config(**BAD), force=True)
+        assert forced.success
+        [check] = forced.get_asset_check_evaluations()
+        assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+        assert check.description == "Promoted by force_promotion, over the gate: " + reason
+        assert forced.asset_materializations_for_node("als_item_factors")[0].metadata["parameters"].value["rank"] == 1
+        assert versions(tmp_path)["als_item_factors"] == before["als_item_factors"] + 1
+
+
+def test_the_evaluation_scores_only_factors_fitted_on_the_current_ratings(
+    lake: tuple[Path, dict], tmp_path: Path
+) -> None:
+    """similarity_evaluation scores the served factors on the held-out likes they were fitted without: after new
+    ratings, before the factors are refitted, it refuses in one sentence rather than score a mismatch."""
+    shutil.copytree(lake[0], tmp_path, dirs_exist_ok=True)
+    resources = build_resources(str(tmp_path), **TEST_SPARK)
+    with dg.instance_for_test() as instance:
+
+        def run(*selection: str) -> dg.ExecuteInProcessResult:
+            return dg.materialize(ASSETS, resources=resources, selection=list(selection), instance=instance,
+                                  raise_on_error=False)  # fmt: skip
+
+        built = run("als_item_factors", "similarity_evaluation")
+        assert built.success
+        fitted = built.asset_materializations_for_node("als_item_factors")[0].metadata["training_ratings"].value
+        new_user = "userId,movieId,rating,timestamp\n999999,1,4.0,2000000000\n"  # one like: not a test user
+        write_csv(tmp_path / "landing", "ratings_more.csv", new_user)
+        assert run("ratings_bronze", "ratings_silver").success
+        stale = run("similarity_evaluation")
+        assert not stale.success
+        assert failure_message(stale).strip() == (
+            f"als_item_factors were fitted on {fitted} ratings, but the current ratings less the held-out likes are "
+            f"{fitted + 1}: materialize als_item_factors, then similarity_evaluation."
+        )
