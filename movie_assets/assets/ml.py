@@ -169,6 +169,7 @@ def als_evaluation(
             "held_out_rows": result.test_rows,
             "scored_rows": result.scored_rows,
             "hit_rate_at_10": dg.MetadataValue.float(answers.hit_rate),
+            "ndcg_at_10": dg.MetadataValue.float(answers.ndcg),
             "hit_rate_interval": interval,
             "queries": answers.queries,
             "parameters": dg.MetadataValue.json(config.model_dump()),
