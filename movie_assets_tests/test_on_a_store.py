@@ -1,12 +1,13 @@
 """The lakehouse on object storage: an S3-compatible server (s3proxy) on 127.0.0.1 holds the data root, landing
 included, and every command runs as a person runs it (`movie-assets`, with MOVIE_ASSETS_DATA_DIR=s3a://...).
-The whole graph with no run config, then an incremental landing file, give the same tables as on a local root;
+The whole graph with no run config, then an incremental landing file, that file replaced, then removed (and its
+rows dropped by a full refresh), give the same tables as on a local root;
 delta-rs commits to the store conditionally, so a stale writer is refused, never overwrites."""
 
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -29,6 +30,8 @@ TABLES = [
 ]  # fmt: skip
 SILVER_REFRESH = " or ".join(f"key:{t}" for t in TABLES if t not in (keys.RATINGS_QUARANTINE, keys.MOVIES_BRONZE))
 NEW_RATINGS = "userId,movieId,rating,timestamp\n1,1,1.0,1700000000\n999,1,5.0,1700000000\n"
+NEW = "ratings_new.csv"
+REPLACED_RATINGS = "userId,movieId,rating,timestamp\n1,1,2.0,1700000001\n999,2,4.0,1700000000\n"
 
 
 @pytest.fixture(scope="module")
@@ -41,18 +44,28 @@ def landing_files(ml_small: Path) -> dict[str, bytes]:
     return {name: (ml_small / name).read_bytes() for name in ("ratings.csv", "movies.csv")}
 
 
-def put(env: dict[str, str], root: str, name: str, data: bytes) -> None:
-    """A file into landing: a local folder, or an object under a store root (s3a://bucket/prefix)."""
+def landing(env: dict[str, str], root: str) -> tuple[fs.FileSystem, str]:
+    """The landing folder of a local root or of a store root (s3a://bucket/prefix), as a pyarrow filesystem."""
     if root.startswith("s3a://"):
         store = fs.S3FileSystem(
             endpoint_override=env["AWS_ENDPOINT_URL"], access_key=env["AWS_ACCESS_KEY_ID"],
             secret_key=env["AWS_SECRET_ACCESS_KEY"], region=env["AWS_REGION"], scheme="http",
         )  # fmt: skip
-        with store.open_output_stream(f"{root.removeprefix('s3a://')}/landing/{name}") as out:
-            out.write(data)
-    else:
-        (Path(root) / "landing").mkdir(parents=True, exist_ok=True)
-        (Path(root) / "landing" / name).write_bytes(data)
+        return store, f"{root.removeprefix('s3a://')}/landing"
+    (Path(root) / "landing").mkdir(parents=True, exist_ok=True)
+    return fs.LocalFileSystem(), f"{root}/landing"
+
+
+def put(env: dict[str, str], root: str, name: str, data: bytes) -> None:
+    """A file into landing (a new object, or a replaced one)."""
+    filesystem, folder = landing(env, root)
+    with filesystem.open_output_stream(f"{folder}/{name}") as out:
+        out.write(data)
+
+
+def remove(env: dict[str, str], root: str, name: str) -> None:
+    filesystem, folder = landing(env, root)
+    filesystem.delete_file(f"{folder}/{name}")
 
 
 def start(env: dict[str, str], root: str, home: Path, *args: str) -> subprocess.Popen:
@@ -101,13 +114,27 @@ def test_the_graph_on_a_store_equals_it_on_a_local_root(
     neighbours = {where: len(rows(store, root, keys.MOVIE_NEIGHBORS)) for where, root in roots.items()}
     assert neighbours["store"] == neighbours["local"] > 0
 
-    for where, root in roots.items():  # an incremental landing file: a changed rating and a new user
-        put(store, root, "ratings_new.csv", NEW_RATINGS.encode())
-        run(store, root, tmp_path / f"home_{where}", "materialize", "--select", SILVER_REFRESH)
-    for table in TABLES:
-        assert rows(store, roots["store"], table) == rows(store, roots["local"], table), table
-    silver = rows(store, roots["store"], keys.RATINGS_SILVER)
-    assert (1, 1, 1.0, 1700000000, "ratings_new.csv") in silver and len(silver) == SAMPLE_RATINGS + 1
+    def on_both(change: Callable[[str], None], *args: str) -> list[tuple]:
+        """`change` to each root's landing, then `movie-assets ARGS` on each: every table equal; the silver rows."""
+        for where, root in roots.items():
+            change(root)
+            run(store, root, tmp_path / f"home_{where}", *args)
+        for table in TABLES:
+            assert rows(store, roots["store"], table) == rows(store, roots["local"], table), table
+        return rows(store, roots["store"], keys.RATINGS_SILVER)
+
+    # An incremental landing file: a changed rating and a new user.
+    refresh_silver = ("materialize", "--select", SILVER_REFRESH)
+    silver = on_both(lambda root: put(store, root, NEW, NEW_RATINGS.encode()), *refresh_silver)
+    assert (1, 1, 1.0, 1700000000, NEW) in silver and len(silver) == SAMPLE_RATINGS + 1
+    # The same file replaced: its rows replaced, not added.
+    silver = on_both(lambda root: put(store, root, NEW, REPLACED_RATINGS.encode()), *refresh_silver)
+    assert (1, 1, 2.0, 1700000001, NEW) in silver and len(silver) == SAMPLE_RATINGS + 1
+    assert (999, 2, 4.0, 1700000000, NEW) in silver and not any(r[:2] == (999, 1) for r in silver)
+    # Removed, then its rows dropped by a full refresh of bronze.
+    full = '{"ops": {"ratings_bronze": {"config": {"full_refresh": true}}}}'
+    silver = on_both(lambda root: remove(store, root, NEW), *refresh_silver, "--config-json", full)
+    assert len(silver) == SAMPLE_RATINGS and not any(r[-1] == NEW for r in silver)
 
 
 def test_a_stale_writer_on_the_store_is_refused(store: dict[str, str]) -> None:
