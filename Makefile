@@ -30,13 +30,14 @@ $(JARS_STAMP): deploy/delta-jars.pom.xml | $(STAMP)
 	  echo "error: the jars of deploy/delta-jars.pom.xml could not be resolved into $(JARS) (see Maven'"'"'s message above): check the network or ~/.m2/settings.xml, then run make install again."; exit 1'
 	@touch $@
 
-# The classes a Spark session loads, archived once for Java's class data sharing (movie_assets/class_archive.py):
-# every later session maps them instead of loading them, and starts seconds sooner. Without Java it is skipped.
+# The classes a Spark session loads, archived once for Java's class data sharing
+# (movie_assets/scripts/class_archive.py): every later session maps them instead of loading them, and starts
+# seconds sooner. Without Java it is skipped.
 # It is rebuilt when the session's JVM options (resources/spark.py) change.
 ARCHIVE := $(VENV)/spark-classes.jsa
-$(ARCHIVE): $(STAMP) $(JARS_STAMP) movie_assets/class_archive.py movie_assets/resources/spark.py
+$(ARCHIVE): $(STAMP) $(JARS_STAMP) movie_assets/scripts/class_archive.py movie_assets/resources/spark.py
 	@echo "archiving the classes of a Spark session (about a minute, once)"
-	@$(BIN)/python -m movie_assets.class_archive $@ > $(VENV)/class-archive.log 2>&1 || { cat $(VENV)/class-archive.log; exit 1; }
+	@$(BIN)/python -m movie_assets.scripts.class_archive $@ > $(VENV)/class-archive.log 2>&1 || { cat $(VENV)/class-archive.log; exit 1; }
 	@tail -n 1 $(VENV)/class-archive.log
 
 install: $(STAMP) $(JARS_STAMP) $(ARCHIVE)
@@ -89,25 +90,26 @@ test-fast: install java lint
 	$(BIN)/pytest -m "not e2e and not slow" --hypothesis-profile=fast
 
 demo: install java home
-	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/python -m movie_assets.demo
+	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/python -m movie_assets.scripts.demo
 
 dev: install java home
 	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/dagster dev -h 127.0.0.1 -p 3000
 
 app: install
-	$(BIN)/streamlit run movie_assets/streamlit_app.py --server.address 127.0.0.1 --server.port 8501 \
+	$(BIN)/streamlit run movie_assets/app/streamlit_app.py --server.address 127.0.0.1 --server.port 8501 \
 	  --server.headless true --browser.gatherUsageStats false
 
 bench: install java
 	$(BIN)/python -m benchmarks.run --scale $(SCALE) $(if $(ONLY),--only $(ONLY))
 
 sample: install
-	$(BIN)/python -m movie_assets.sample_data
+	$(BIN)/python -m movie_assets.scripts.sample_data
 
 lint: install
 	$(BIN)/ruff check movie_assets movie_assets_tests benchmarks
 	$(BIN)/ruff format --check movie_assets movie_assets_tests benchmarks
 	$(BIN)/mypy movie_assets
+	VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/dg check defs
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -10,7 +10,7 @@ setup(
     package_data={"movie_assets": ["resources/log4j2.properties"]},
     python_requires=">=3.11",
     # `movie-assets ask 260`: an answer from a shell, a failure's one-sentence reason as the last line.
-    entry_points={"console_scripts": ["movie-assets=movie_assets.cli:main"]},
+    entry_points={"console_scripts": ["movie-assets=movie_assets.app.cli:main"]},
     install_requires=[
         "dagster==1.13.27",
         "dagster-webserver==1.13.27",
@@ -41,6 +41,7 @@ setup(
             "streamlit>=1.40",
             "pandas<3",
             "dagster-graphql==1.13.27",
+            "dagster-dg-cli==1.13.27",  # `dg check defs` in make test
             "dagster-postgres==0.29.27",  # the deployment tier runs the daemon and webserver on PostgreSQL
         ],
     },

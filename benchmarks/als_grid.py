@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.run import land
-from movie_assets import als
-from movie_assets import answer_quality as Q
-from movie_assets import schemas as S
-from movie_assets.neighbors import collect_factors, index_from_arrow
+from movie_assets.recommend import als
+from movie_assets.recommend import answer_quality as Q
+from movie_assets.recommend.neighbors import collect_factors, index_from_arrow
 from movie_assets.resources.als_models import AlsModels
 from movie_assets.resources.spark import delta_spark_resource
+from movie_assets.tables import schemas as S
 
 HERE = Path(__file__).resolve().parent
 # (rank, maxIter, regParam, alpha): ranks and iterations set the cost; regularization and confidence around them.

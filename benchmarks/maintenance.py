@@ -14,10 +14,11 @@ from pathlib import Path
 import dagster as dg
 from delta.tables import DeltaTable
 
-from movie_assets import keys
-from movie_assets.definitions import ASSETS, build_resources, defs
-from movie_assets.maintenance import MaintenanceSettings
+from movie_assets.definitions import build_resources, defs
+from movie_assets.defs.maintenance.jobs import MaintenanceSettings
 from movie_assets.resources.lakehouse import Lakehouse
+from movie_assets.tables import keys
+from movie_assets_tests.graph import ASSETS
 
 HERE = Path(__file__).resolve().parent
 SAMPLE = HERE.parent / "samples" / "ml-latest-small"
@@ -53,7 +54,7 @@ def main() -> dict:
         assert dg.materialize(ASSETS, resources=resources, selection=INCREMENTAL).success
     spark = resources["pyspark"].spark_session
     before, read_before = live_files(spark, root), read_seconds(spark, root)
-    job = defs.resolve_job_def("maintenance_job")
+    job = defs().resolve_job_def("maintenance_job")
     settings = MaintenanceSettings(retention_hours=0, allow_short_retention=True)
     started = time.perf_counter()
     assert job.execute_in_process(resources={**resources, "maintenance": settings}).success

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from movie_assets.similarity import FactorIndex
+from movie_assets.recommend.similarity import FactorIndex
 
 BASELINE_ROWS = 512
 

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from movie_assets import sample_data
 from movie_assets.resources.lakehouse import SETTLE_ENV
 from movie_assets.resources.spark import DRIVER_MEMORY_ENV
+from movie_assets.scripts import sample_data
 
 HERE = Path(__file__).resolve().parent
 ML_SMALL = HERE.parent / "samples" / "ml-latest-small"

@@ -18,11 +18,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType
 
-from movie_assets import schemas as S
-from movie_assets.delta_tables import read_table
+from movie_assets.lake.delta_tables import read_table
+from movie_assets.recommend.similarity import FactorIndex
 from movie_assets.resources.lakehouse import Lakehouse
 from movie_assets.resources.spark import delta_spark_resource
-from movie_assets.similarity import FactorIndex
+from movie_assets.tables import schemas as S
 
 
 def random_factors(spark: SparkSession, movies: int, rank: int = 10, seed: int = 0) -> DataFrame:

@@ -5,7 +5,7 @@ the split `similarity_evaluation` uses (`answer_quality.split`, default settings
 split of the same kind), popularity, item-kNN cosine, co-rating
 counts normalised by count^beta, the default answers, the default answers less each of their two rules (cosine
 instead of length weight; the ratings as given instead of dislikes below 2.5), the original's explicit ALS, and,
-for data from `movie_assets.sample_data --ratings N`, the generator's own taste factors. Each line gives the hit
+for data from `movie_assets.scripts.sample_data --ratings N`, the generator's own taste factors. Each line gives the hit
 rate and the paired lead over item-kNN with its 95% interval (test users resampled). The co-rating counts are a
 dense users x movies matrix: for ml-latest-small and the 1M synthetic set, not for 25M.
 """
@@ -15,11 +15,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-from movie_assets import answer_quality as Q
-from movie_assets import schemas as S
+from movie_assets.recommend import answer_quality as Q
 from movie_assets.resources.als_models import AlsConfig, AlsModels
 from movie_assets.resources.spark import delta_spark_resource
-from movie_assets.sample_data import RANK, movie_tastes, shape
+from movie_assets.scripts.sample_data import RANK, movie_tastes, shape
+from movie_assets.tables import schemas as S
 
 CANDIDATE_MIN_RATINGS = AlsModels().answer.min_ratings  # the answers' candidate rule, for every method
 

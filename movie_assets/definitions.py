@@ -1,16 +1,15 @@
-"""The one place that assembles assets, checks, resources, sensors and jobs."""
+"""The one place that assembles the graph: every layer's definitions from the defs folder, and the resources."""
+
+from pathlib import Path
 
 import dagster as dg
 
-from movie_assets.assets import bronze, evaluation, landing, ml, serving, silver
-from movie_assets.checks import CHECKS
-from movie_assets.maintenance import MaintenanceSettings, maintenance_job, maintenance_schedule
+from movie_assets.defs.maintenance.jobs import MaintenanceSettings
 from movie_assets.resources.als_models import AlsModels
 from movie_assets.resources.delta_io_manager import DeltaTableIOManager
 from movie_assets.resources.lakehouse import Lakehouse
 from movie_assets.resources.spark import delta_spark_resource
 from movie_assets.resources.thresholds import QualityThresholds
-from movie_assets.sensors import SENSORS
 
 
 def build_resources(
@@ -32,30 +31,13 @@ def build_resources(
     }
 
 
-ASSETS: list[dg.AssetsDefinition | dg.AssetSpec] = [
-    landing.ratings_csv,
-    landing.movies_csv,
-    bronze.ratings_bronze,
-    bronze.movies_bronze,
-    silver.ratings_silver,
-    silver.user_mean_count_silver,
-    silver.movie_mean_count_silver,
-    silver.user_movie_title_rating,
-    ml.als_item_factors,
-    ml.als_evaluation,
-    evaluation.similarity_evaluation,
-    evaluation.similarity_tuning,
-    serving.movie_neighbors,
-    serving.similar_movies,
-]
+def graph() -> dg.Definitions:
+    """Assets, checks, jobs, schedules and sensors of every layer (movie_assets/defs/<layer>/), without resources."""
+    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
 
-# Every step of a run shares one Spark session: the in-process executor runs all steps in the run's process.
-defs = dg.Definitions(
-    assets=ASSETS,
-    asset_checks=CHECKS,
-    resources=build_resources(),
-    jobs=[serving.similar_movies_job, maintenance_job],
-    schedules=[maintenance_schedule],
-    sensors=SENSORS,
-    executor=dg.in_process_executor,
-)
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The graph with its resources. Every step of a run shares one Spark session: the in-process executor runs all
+    steps in the run's process."""
+    return dg.Definitions.merge(graph(), dg.Definitions(resources=build_resources(), executor=dg.in_process_executor))

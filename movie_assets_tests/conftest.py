@@ -9,10 +9,11 @@ import pytest
 from hypothesis import settings
 from pyspark.sql import DataFrame, SparkSession
 
-from movie_assets.definitions import ASSETS, build_resources
+from movie_assets.definitions import build_resources
 from movie_assets.lake import commits
 from movie_assets.resources.lakehouse import SETTLE_ENV
 from movie_assets.resources.spark import delta_spark_resource
+from movie_assets_tests.graph import ASSETS
 from movie_assets_tests.ml_small import SELECTION, land
 
 ML_SMALL = Path(__file__).resolve().parents[1] / "samples" / "ml-latest-small"

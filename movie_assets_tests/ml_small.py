@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 
-from movie_assets.neighbors import AnswerRule
+from movie_assets.recommend.neighbors import AnswerRule
 
 # Everything but similar_movies, which needs a movie id.
 SELECTION = [

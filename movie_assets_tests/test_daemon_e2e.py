@@ -25,14 +25,14 @@ from playwright.sync_api import sync_playwright
 from pyspark.sql import SparkSession
 from streamlit.testing.v1 import AppTest
 
-from movie_assets.delta_tables import table_version
-from movie_assets.picker import graphql
+from movie_assets.app.picker import graphql
+from movie_assets.lake.delta_tables import table_version
 from movie_assets_tests.servers import answers, free_port
 from movie_assets_tests.test_definitions import DESIGN_LINEAGE
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[1]
-APP = importlib.util.find_spec("movie_assets.streamlit_app").origin  # the script, not imported
+APP = importlib.util.find_spec("movie_assets.app.streamlit_app").origin  # the script, not imported
 NEW_RATINGS = [(9001, 1, 4.0, 1700000000), (9001, 260, 5.0, 1700000001), (9001, 296, 3.5, 1700000002)]
 NEW_RATINGS += [(9002, 1, 2.0, 1700000003), (9002, 318, 4.5, 1700000004)]
 

@@ -2,9 +2,9 @@
 
 import dagster as dg
 
-from movie_assets import keys as K
-from movie_assets import schemas as S
 from movie_assets.definitions import defs
+from movie_assets.tables import keys as K
+from movie_assets.tables import schemas as S
 
 DESIGN_LINEAGE = {
     K.RATINGS_CSV: set(),
@@ -27,7 +27,7 @@ DESIGN_LINEAGE = {
 
 
 def test_lineage_is_the_design() -> None:
-    graph = defs.resolve_asset_graph()
+    graph = defs().resolve_asset_graph()
     found = {
         key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys}
         for key in graph.get_all_asset_keys()
@@ -36,7 +36,7 @@ def test_lineage_is_the_design() -> None:
 
 
 def test_groups() -> None:
-    graph = defs.resolve_asset_graph()
+    graph = defs().resolve_asset_graph()
     groups = {k.to_user_string(): graph.get(k).group_name for k in graph.get_all_asset_keys()}
     assert groups[K.RATINGS_BRONZE] == groups[K.MOVIES_BRONZE] == "bronze"
     assert groups[K.RATINGS_SILVER] == groups[K.USER_MEAN_COUNT_SILVER] == groups[K.USER_MOVIE_TITLE_RATING] == "silver"
@@ -44,17 +44,17 @@ def test_groups() -> None:
 
 
 def test_in_process_executor_shares_one_session() -> None:
-    assert defs.resolve_implicit_global_asset_job_def().executor_def.name == "in_process"
+    assert defs().resolve_implicit_global_asset_job_def().executor_def.name == "in_process"
 
 
 def test_materialize_all_needs_no_config() -> None:
-    job = defs.resolve_implicit_global_asset_job_def()
+    job = defs().resolve_implicit_global_asset_job_def()
     assert job.run_config_schema.config_type.fields["ops"].is_required is False
 
 
 def test_every_table_shows_its_declared_schema_before_any_run() -> None:
     """Each table's columns, declared once in schemas.TABLES, are the asset's definition metadata."""
-    graph = defs.resolve_asset_graph()
+    graph = defs().resolve_asset_graph()
     for table in S.TABLES:
         shown = graph.get(dg.AssetKey(table)).metadata["dagster/column_schema"]
         assert [(c.name, c.type) for c in shown.columns] == [

@@ -11,11 +11,11 @@ import pytest
 from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
-from movie_assets import schemas as S
-from movie_assets.checks import CHECKS
-from movie_assets.definitions import ASSETS, build_resources
+from movie_assets.definitions import build_resources
 from movie_assets.resources.als_models import AlsModels
+from movie_assets.tables import schemas as S
 from movie_assets_tests.conftest import TEST_SPARK
+from movie_assets_tests.graph import ASSETS, CHECKS
 from movie_assets_tests.ml_small import brute_force, table
 
 pytestmark = pytest.mark.e2e

@@ -6,8 +6,8 @@ import dagster as dg
 import pytest
 from pyspark.sql import SparkSession
 
-from movie_assets.definitions import ASSETS
 from movie_assets_tests.conftest import write_csv
+from movie_assets_tests.graph import ASSETS
 
 MOVIES = 'movieId,title,genres\n1,"Toy Story, The (1995)",Animation|Comedy\n2,Amélie (2001),Romance\n'
 RATINGS = "userId,movieId,rating,timestamp\n1,1,4.0,10\n1,2,5.0,11\n2,1,3.0,12\n2,3,2.5,13\nbad line\n"
@@ -61,7 +61,7 @@ def test_no_landing_files_fails_with_a_hint(tmp_path: Path, resources: dict) -> 
     assert not result.success
     [failure] = [e for e in result.all_events if e.is_step_failure]
     message = failure.step_failure_data.error.message
-    assert "landing folder" in message and "movie_assets.sample_data" in message
+    assert "landing folder" in message and "movie_assets.scripts.sample_data" in message
 
 
 def test_bronze_alone_can_be_selected(tmp_path: Path, resources: dict) -> None:
@@ -87,7 +87,7 @@ def test_a_wrong_header_is_refused_and_keeps_the_table(tmp_path: Path, resources
 @pytest.mark.slow
 def test_materialize_everything_with_no_config(tmp_path: Path, resources: dict) -> None:
     """What "Materialize all" does: no movie_id, no stored answers, so similar_movies writes nothing."""
-    from movie_assets.checks import CHECKS
+    from movie_assets_tests.graph import CHECKS
 
     write_csv(tmp_path / "landing", "movies.csv", MOVIES)
     write_csv(tmp_path / "landing", "ratings.csv", RATINGS.replace("bad line\n", ""))

@@ -16,8 +16,8 @@ from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError
 from pyarrow import fs
 
-from movie_assets import keys
 from movie_assets.lake import storage
+from movie_assets.tables import keys
 from movie_assets_tests.servers import s3_server
 
 pytestmark = [pytest.mark.deploy, pytest.mark.e2e, pytest.mark.slow]

@@ -17,9 +17,10 @@ import pytest
 from dagster_graphql import DagsterGraphQLClient
 from deltalake import DeltaTable
 
-from movie_assets.definitions import ASSETS, build_resources
-from movie_assets.picker import graphql
+from movie_assets.app.picker import graphql
+from movie_assets.definitions import build_resources
 from movie_assets_tests.conftest import TEST_SPARK, write_csv
+from movie_assets_tests.graph import ASSETS
 from movie_assets_tests.ml_small import land
 from movie_assets_tests.servers import answers, free_port, postgres_server, stop_group
 

@@ -29,9 +29,10 @@ from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundErr
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from movie_assets import schemas as S
-from movie_assets.delta_rs import replace_rows, uri
-from movie_assets.delta_tables import CONFLICTS, MissingTableError, session_conf, write_table
+from movie_assets.lake.delta_rs import replace_rows
+from movie_assets.lake.delta_tables import CONFLICTS, MissingTableError, session_conf, write_table
+from movie_assets.lake.storage import native_uri as uri
+from movie_assets.tables import schemas as S
 
 APP_ID = "movie_assets"  # the transaction identifier of every conditional commit, in each table's log
 ATTEMPT = "attempt"  # userMetadata: which refresh attempt made a commit

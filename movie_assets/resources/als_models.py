@@ -12,9 +12,9 @@ from typing import Literal
 import dagster as dg
 from pydantic import Field
 
-from movie_assets import als
-from movie_assets.answer_quality import SplitConfig
-from movie_assets.neighbors import AnswerRule
+from movie_assets.recommend import als
+from movie_assets.recommend.answer_quality import SplitConfig
+from movie_assets.recommend.neighbors import AnswerRule
 
 
 class AlsConfig(dg.Config):

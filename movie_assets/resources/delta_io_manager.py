@@ -13,11 +13,11 @@ import dagster as dg
 import deltalake
 from pyspark.sql import DataFrame
 
-from movie_assets.delta_rs import open_table, table_metadata
-from movie_assets.delta_tables import MissingTableError, TableRef, read_table, write_table
 from movie_assets.lake.commits import declared
-from movie_assets.progress import spark_progress
+from movie_assets.lake.delta_rs import open_table, table_metadata
+from movie_assets.lake.delta_tables import MissingTableError, TableRef, read_table, write_table
 from movie_assets.resources.lakehouse import Lakehouse
+from movie_assets.resources.progress import spark_progress
 from movie_assets.resources.spark import DeltaSparkResource
 
 PREVIEW_ROWS_KEY = "preview_rows"

@@ -6,8 +6,8 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from movie_assets import run_workers
 from movie_assets.lake.storage import is_uri
+from movie_assets.resources import run_workers
 
 DATA_DIR_ENV = "MOVIE_ASSETS_DATA_DIR"
 LANDING_DIR_ENV = "MOVIE_ASSETS_LANDING_DIR"

@@ -31,7 +31,7 @@ JARS_DIR_ENV = "MOVIE_ASSETS_DELTA_JARS_DIR"
 MIN_JAVA = 17
 LOG4J2 = Path(__file__).with_name("log4j2.properties")
 LOOPBACK = "127.0.0.1"
-CLASS_ARCHIVE = "spark-classes.jsa"  # in the virtualenv, written by `make install` (movie_assets.class_archive)
+CLASS_ARCHIVE = "spark-classes.jsa"  # in the virtualenv, written by `make install` (movie_assets.scripts.class_archive)
 
 
 SCALA_BINARY = "2.13"  # Spark 4's only Scala

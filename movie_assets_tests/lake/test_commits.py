@@ -13,14 +13,14 @@ import pytest
 from deltalake import DeltaTable as RsTable
 from pyspark.sql import DataFrame, SparkSession
 
-from movie_assets import aggregates, ratings, title_join
-from movie_assets import schemas as S
-from movie_assets.delta_tables import TableRef, table_version, write_table
 from movie_assets.lake import commits, engine
 from movie_assets.lake.commits import Snapshot
-from movie_assets.neighbors import neighbors_table, store_neighbors
-from movie_assets.similarity import FactorIndex
-from movie_assets.transforms import latest_ratings, mean_count, ratings_with_titles
+from movie_assets.lake.delta_tables import TableRef, table_version, write_table
+from movie_assets.recommend.neighbors import neighbors_table, store_neighbors
+from movie_assets.recommend.similarity import FactorIndex
+from movie_assets.tables import aggregates, ratings, title_join
+from movie_assets.tables import schemas as S
+from movie_assets.tables.transforms import latest_ratings, mean_count, ratings_with_titles
 from movie_assets_tests.conftest import merge_into
 
 pytestmark = pytest.mark.slow  # Delta commits through Spark: not in make test-fast

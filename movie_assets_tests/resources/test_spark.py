@@ -93,7 +93,7 @@ def test_missing_jars_say_what_to_run(tmp_path: Path, monkeypatch: pytest.Monkey
 def test_launchpad_config_is_free_of_machine_values() -> None:
     from movie_assets.definitions import defs
 
-    pyspark = defs.resources["pyspark"]
+    pyspark = defs().resources["pyspark"]
     assert pyspark.spark_config == {} and pyspark.master is None  # the session's settings come at start
 
 

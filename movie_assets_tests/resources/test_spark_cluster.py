@@ -12,8 +12,8 @@ import dagster as dg
 import pytest
 from pyspark.sql import SparkSession
 
-from movie_assets import schemas as S
 from movie_assets.resources.als_models import AlsModels
+from movie_assets.tables import schemas as S
 from movie_assets_tests.conftest import TEST_SPARK
 from movie_assets_tests.ml_small import SELECTION, brute_force, land, table
 from movie_assets_tests.servers import HOST

@@ -1,0 +1,1 @@
+"""What a person runs: the `movie-assets` CLI and the movie-picker app."""

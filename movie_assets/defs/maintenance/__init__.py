@@ -1,0 +1,1 @@
+"""Maintenance: OPTIMIZE and VACUUM on a schedule, and runs whose process died."""

@@ -1,0 +1,1 @@
+"""ML: the ALS factors that answer, the rating model's RMSE, and the answer evaluations."""

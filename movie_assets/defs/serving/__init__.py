@@ -1,0 +1,1 @@
+"""Serving: the movies most like a chosen one, and every movie's neighbours."""

@@ -1,0 +1,1 @@
+"""Silver: the current ratings, their aggregates and the title join, and their checks."""

@@ -1,0 +1,1 @@
+"""Commands around the graph: the demo, downloads, sample data, the class archive."""

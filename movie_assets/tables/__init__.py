@@ -1,0 +1,1 @@
+"""Each table's rule, without Dagster: names, schemas, the line grammar, the silver transforms."""
