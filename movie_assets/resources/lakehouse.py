@@ -8,6 +8,7 @@ from pydantic import Field
 
 from movie_assets.lake.storage import is_uri
 from movie_assets.resources import run_workers
+from movie_assets.resources.own_tables import OwnTables
 
 DATA_DIR_ENV = "MOVIE_ASSETS_DATA_DIR"
 LANDING_DIR_ENV = "MOVIE_ASSETS_LANDING_DIR"
@@ -82,6 +83,10 @@ class Lakehouse(dg.ConfigurableResource):
 
     def table_path(self, name: str) -> str:
         return f"{self.root}/delta/{name}"
+
+    def own(self, context: dg.AssetExecutionContext, *also: str) -> OwnTables:
+        """What the running step writes: its assets' tables (and `also`), by key."""
+        return OwnTables.of(context, self.table_path, *also)
 
     @property
     def checkpoint_dir(self) -> str:

@@ -39,7 +39,7 @@ def duplicate_keys(table: DeltaTable, key: str) -> int:
 
 def duplicate_pairs(ratings: DeltaTable) -> dict[str, int]:
     """(userId, movieId) pairs, and those with more than one row."""
-    key = f"{_q(S.USER_ID)}, {_q(S.MOVIE_ID)}"
+    key = ", ".join(map(_q, S.RATING_KEY))
     query = (
         "SELECT count(*) AS pairs, sum(CASE WHEN n > 1 THEN 1 ELSE 0 END) AS dup "
         f"FROM (SELECT count(*) AS n FROM t GROUP BY {key})"

@@ -183,7 +183,7 @@ def rebuild(spark: SparkSession, bronze: TableRef, silver: Snapshot) -> None:
 
 def unique_pairs(rows: pa.Table) -> bool:
     """Whether no two of `rows` have the same (userId, movieId)."""
-    return rows.group_by([S.USER_ID, S.MOVIE_ID]).aggregate([]).num_rows == rows.num_rows
+    return rows.group_by(list(S.RATING_KEY)).aggregate([]).num_rows == rows.num_rows
 
 
 def merge(spark: Spark, bronze: TableRef, step: Plan, silver: Snapshot) -> dict[str, int]:
@@ -197,7 +197,7 @@ def merge(spark: Spark, bronze: TableRef, step: Plan, silver: Snapshot) -> dict[
     pair in it repeats (no Spark); else Spark deduplicates it in the driver's memory first. A larger batch is
     read and MERGEd by Spark.
     """
-    on, stamp = [S.USER_ID, S.MOVIE_ID], {BRONZE_VERSION: bronze.version}
+    on, stamp = list(S.RATING_KEY), {BRONZE_VERSION: bronze.version}
     assert step.since is not None, "a merge plan records the version it merges from"
     if step.changes is None:
         added = changes(spark(), bronze, step.since).where(F.col(CHANGE_TYPE) == "insert")

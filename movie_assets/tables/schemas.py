@@ -78,6 +78,10 @@ MOVIE_NEIGHBORS_SCHEMA = StructType(
 )
 
 
+# The key of ratings_silver and user_movie_title_rating: one row per pair. Both engines' MERGE conditions, Spark's
+# window and the uniqueness check are rendered from it.
+RATING_KEY = (USER_ID, MOVIE_ID)
+
 # DLT's APPLY CHANGES ... SEQUENCE BY timestamp, made total: of two ratings of one (userId, movieId), the later
 # is the one greater by these columns in turn. Spark's window (`transforms.latest_ratings`) and the MERGE
 # condition of either engine (`ratings.later`) are rendered from it.

@@ -75,7 +75,7 @@ def refresh(
         commits.overwrite(table, ratings_with_titles(ratings.read(spark()), movies.read(spark())), stamp)
     if step.mode != "merge":
         return step, {}
-    on = [S.USER_ID, S.MOVIE_ID]
+    on = list(S.RATING_KEY)
     assert step.since is not None, "a merge plan records the version it merges from"
     if step.changes is None:  # more than the driver takes: Spark reads silver's feed and MERGEs
         rows = ratings_with_titles(latest(changes(spark(), ratings, step.since)), movies.read(spark()))
@@ -94,5 +94,5 @@ def refresh(
 def latest(feed: DataFrame) -> DataFrame:
     """Each changed (userId, movieId)'s rating after the last change in silver's `feed`."""
     changed = feed.where(F.col(CHANGE_TYPE).isin(CHANGED))
-    last = Window.partitionBy(S.USER_ID, S.MOVIE_ID).orderBy(F.desc(COMMIT_VERSION))
+    last = Window.partitionBy(*S.RATING_KEY).orderBy(F.desc(COMMIT_VERSION))
     return changed.withColumn("_n", F.row_number().over(last)).where(F.col("_n") == 1)

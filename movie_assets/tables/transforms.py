@@ -22,7 +22,7 @@ def latest_ratings(ratings: DataFrame, user_ranges: int | None = None) -> DataFr
     1,000 landing files 20.6 s against 26.4 s.
     """
     rows = ratings.repartitionByRange(user_ranges, S.USER_ID) if user_ranges else ratings
-    later_first = Window.partitionBy(S.USER_ID, S.MOVIE_ID).orderBy(*[F.desc(c) for c in S.LATER_WINS])
+    later_first = Window.partitionBy(*S.RATING_KEY).orderBy(*[F.desc(c) for c in S.LATER_WINS])
     ranked = rows.select(*SILVER_COLUMNS, F.row_number().over(later_first).alias("_n"))
     return ranked.where(F.col("_n") == 1).drop("_n")
 

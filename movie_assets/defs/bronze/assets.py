@@ -15,9 +15,10 @@ from pydantic import Field
 from pyspark.sql import Column, DataFrame
 
 from movie_assets.lake import commits, engine
-from movie_assets.lake.delta_rs import has_table, table_metadata
-from movie_assets.lake.delta_tables import MissingTableError, markdown_table, write_table
+from movie_assets.lake.delta_rs import has_table
+from movie_assets.lake.delta_tables import MissingTableError, markdown_table
 from movie_assets.resources.lakehouse import Lakehouse
+from movie_assets.resources.own_tables import OwnTables
 from movie_assets.resources.progress import spark_progress
 from movie_assets.resources.spark import DeltaSparkResource
 from movie_assets.tables import ingest, ingest_log, keys
@@ -66,17 +67,17 @@ def _removed_check(key: str, removed: dict[str, int]) -> dg.AssetCheckResult:
     )
 
 
-def write_small(rows: pa.Table | None, path: str, table: str, names: list[str]) -> None:
-    """Replace the rows of files `names` in `table` (at `path`) with `rows` (None: with nothing), cast to its
-    schema, through delta-rs.
+def write_small(tables: OwnTables, key: str, rows: pa.Table | None, names: list[str]) -> None:
+    """Replace the rows of files `names` in `key`'s table with `rows` (None: with nothing), cast to its schema,
+    through delta-rs.
 
     For a few new files delta-rs commits in milliseconds, where a Spark `replaceWhere` first rebuilds the table's
     file list with Spark jobs: in a fresh JVM, the bronze write of 1,000 ratings onto the 25M table took 7.3-7.7 s
     that way. delta-rs detects the same conflicts (another run's rows of these files committed first: the write
     is retried and replaces them) and writes the change feed silver reads (the replaced rows as deletes).
     """
-    batch = S.arrow_schema(table).empty_table() if rows is None else commits.declared(table, rows)
-    commits.replace_where(path, batch, {S.SOURCE_FILE: names})
+    batch = S.arrow_schema(key).empty_table() if rows is None else commits.declared(key, rows)
+    tables.replace_where(key, batch, {S.SOURCE_FILE: names})
 
 
 def ingest_files(
@@ -86,7 +87,7 @@ def ingest_files(
     full: bool,
     rules: Callable[[], list[tuple[Column, str]]],
     dedupe_key: str | None,
-    lakehouse: Lakehouse,
+    tables: OwnTables,
     pyspark: DeltaSparkResource,
 ) -> tuple[list[dict], str]:
     """Write the kept rows and the quarantined lines of `files` (replacing their earlier rows, or all rows when
@@ -96,26 +97,24 @@ def ingest_files(
     is plain (`ingest.read_plain`), they are read without Spark too, and the run starts no JVM for them (about 5 s).
     """
     names = sorted(f.name for f in files)
-    tables = {ingest.KEPT: source.bronze_key, ingest.QUARANTINED: source.quarantine_key}
-    paths = {kind: lakehouse.table_path(key) for kind, key in tables.items()}
+    keys_of = {ingest.KEPT: source.bronze_key, ingest.QUARANTINED: source.quarantine_key}
     rows = engine.rows_at_most(sum(f.size for f in files))
-    small = not full and engine.in_driver(rows) and all(map(has_table, paths.values()))
+    small = not full and engine.in_driver(rows) and all(has_table(tables.path(key)) for key in keys_of.values())
     plain = ingest.read_plain(files, source) if small else None
     if plain is not None:
         rows, accounting = plain
         context.log.info(f"{source.name}: every line is plain, read without Spark")
-        write_small(rows, paths[ingest.KEPT], tables[ingest.KEPT], names)
-        write_small(None, paths[ingest.QUARANTINED], tables[ingest.QUARANTINED], names)
+        write_small(tables, keys_of[ingest.KEPT], rows, names)
+        write_small(tables, keys_of[ingest.QUARANTINED], None, names)
         return accounting, "arrow"
 
     def write(kind: str, rows: DataFrame) -> None:
         if small:
-            write_small(rows.toArrow(), paths[kind], tables[kind], names)
+            write_small(tables, keys_of[kind], rows.toArrow(), names)
+        elif full:
+            tables.overwrite(keys_of[kind], rows)
         else:
-            if full:
-                write_table(rows, paths[kind])
-            else:
-                commits.replace_where(paths[kind], rows, {S.SOURCE_FILE: names})
+            tables.replace_where(keys_of[kind], rows, {S.SOURCE_FILE: names})
 
     spark = pyspark.spark_session
     with spark_progress(context.log, pyspark.started_context, f"ingesting {len(files)} {source.name} file(s)"):
@@ -169,7 +168,8 @@ def _bronze(
         refused += [ingest.LandingFile("", n, "", 0, why) for n, why in ingest.not_taken(lakehouse.landing).items()]
         for f in refused:
             context.log.warning(f"{f.name} is refused: {f.refused}")
-        bronze_path, log_path = lakehouse.table_path(bronze_key), lakehouse.table_path(ingest_log.LOG_TABLE)
+        tables = lakehouse.own(context, ingest_log.LOG_TABLE)  # its tables, and its record of the files
+        bronze_path, log_path = tables.path(bronze_key), tables.path(ingest_log.LOG_TABLE)
         fresh = config.full_refresh or not has_table(bronze_path)
         done = {} if fresh else ingest_log.ingested(log_path, source.name)
         changed = [f for f in readable if f.name not in done or done[f.name].sha256 != f.sha256]
@@ -188,7 +188,7 @@ def _bronze(
         accounting: list[dict] = []
         written, parser = {bronze_key: 0, quarantine_key: 0}, None
         if pending:
-            accounting, parser = ingest_files(context, source, pending, full, rules, dedupe_key, lakehouse, pyspark)
+            accounting, parser = ingest_files(context, source, pending, full, rules, dedupe_key, tables, pyspark)
             ingest_log.record(log_path, source.name, pending, accounting, full)
             written = {
                 bronze_key: sum(r["kept"] for r in accounting),
@@ -205,7 +205,7 @@ def _bronze(
         }
         for key, rows_written in written.items():
             try:
-                table = table_metadata(lakehouse.table_path(key), key, preview_rows=10)
+                table = tables.metadata(key)
             except MissingTableError:  # nothing was ever ingested into it
                 table = {}
             metadata = {**table, **run_metadata, "rows_written": rows_written}

@@ -21,6 +21,7 @@ from movie_assets.recommend.neighbors import collect_factors, index_from_arrow
 from movie_assets.resources.als_models import AlsConfig, AlsModels
 from movie_assets.resources.delta_io_manager import PREVIEW_ROWS_KEY
 from movie_assets.resources.lakehouse import Lakehouse
+from movie_assets.resources.own_tables import OwnTables
 from movie_assets.resources.progress import spark_progress
 from movie_assets.resources.spark import DeltaSparkResource
 from movie_assets.tables import keys
@@ -48,10 +49,10 @@ def served_config(instance: dg.DagsterInstance) -> AlsConfig | None:
     return AlsConfig(**parameters) if isinstance(parameters, dict) else None
 
 
-def served_factors(lakehouse: Lakehouse) -> pa.Table | None:
+def served_factors(tables: OwnTables) -> pa.Table | None:
     """The factors answering now: this asset's own table, as last promoted."""
     try:
-        table = open_table(lakehouse.table_path(keys.ALS_ITEM_FACTORS), keys.ALS_ITEM_FACTORS)
+        table = open_table(tables.path(keys.ALS_ITEM_FACTORS), keys.ALS_ITEM_FACTORS)
     except MissingTableError:
         return None
     return table.to_pyarrow_table(columns=[S.MOVIE_ID, S.FEATURES, S.COUNT])
@@ -110,7 +111,7 @@ def als_item_factors(
         raise dg.Failure(verdict.reason, metadata=verdict.metadata)
     passed = verdict.promoted
     verdict = verdict if passed else promotion.forced(verdict)
-    previous = served_factors(lakehouse)
+    previous = served_factors(lakehouse.own(context))
     diff = {} if previous is None else promotion.neighbour_changes(previous, factors, candidate.rule())
     yield dg.AssetCheckResult(
         passed=passed,

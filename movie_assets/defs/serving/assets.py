@@ -14,8 +14,7 @@ from pydantic import Field
 
 from movie_assets.defs.automation import REFRESH, AssetArgs
 from movie_assets.defs.ml.assets import ML
-from movie_assets.lake import commits
-from movie_assets.lake.delta_rs import open_table, table_metadata
+from movie_assets.lake.delta_rs import open_table
 from movie_assets.lake.delta_tables import MissingTableError, markdown_table
 from movie_assets.recommend.neighbors import (
     SimilarMoviesError,
@@ -72,7 +71,7 @@ def similar_movies(
 ) -> dg.MaterializeResult:
     """The k movies most like `movie_id` by similarity of the factors; without one, every stored answer again."""
     check_config(config)
-    path = lakehouse.table_path(keys.SIMILAR_MOVIES)
+    path = lakehouse.own(context).path(keys.SIMILAR_MOVIES)
     if config.movie_id is not None:
         asked = {config.movie_id: config.k}
     else:
@@ -129,17 +128,17 @@ def movie_neighbors(
     lakehouse: Lakehouse,
 ) -> dg.MaterializeResult:
     """The k nearest neighbours of every movie by similarity of the factors, so an answer is a lookup."""
-    rule, path = als_models.answer.rule(), lakehouse.table_path(keys.MOVIE_NEIGHBORS)
+    rule, tables = als_models.answer.rule(), lakehouse.own(context)
     stamp = {**built_from(als_item_factors, rule), "k": config.k}
     index = read_index(als_item_factors, rule)
     started = time.perf_counter()
     neighbors = neighbors_table(index, config.k)
     seconds = time.perf_counter() - started
     context.log.info(f"top-{config.k} neighbours of {len(index.ids):,} movies computed in {seconds:.1f} s")
-    wrote = commits.refresh(path, keys.MOVIE_NEIGHBORS, lambda table: store_neighbors(table, neighbors, stamp))
+    wrote = tables.refresh(keys.MOVIE_NEIGHBORS, lambda table: store_neighbors(table, neighbors, stamp))
     if not wrote:
         context.log.info("movie_neighbors already holds these neighbours: another run committed them first")
-    metadata = table_metadata(path, keys.MOVIE_NEIGHBORS, preview_rows=10)
+    metadata = tables.metadata(keys.MOVIE_NEIGHBORS)
     return dg.MaterializeResult(
         metadata={**metadata, **stamp, "movies": len(index.ids), "compute_seconds": round(seconds, 2)}
     )

@@ -9,8 +9,6 @@ import dagster as dg
 from pydantic import Field
 
 from movie_assets.defs.automation import REFRESH, AssetArgs
-from movie_assets.lake import commits
-from movie_assets.lake.delta_rs import table_metadata
 from movie_assets.lake.delta_tables import TableRef
 from movie_assets.resources.lakehouse import Lakehouse
 from movie_assets.resources.progress import spark_progress
@@ -39,17 +37,16 @@ def ratings_silver(
     lakehouse: Lakehouse,
 ) -> dg.MaterializeResult:
     """The current rating per (userId, movieId): the later timestamp wins (APPLY CHANGES), merged incrementally."""
-    path = lakehouse.table_path(keys.RATINGS_SILVER)
+    tables = lakehouse.own(context)
     with spark_progress(context.log, pyspark.started_context, "ratings_silver"):
-        step, merged = commits.refresh(
-            path,
+        step, merged = tables.refresh(
             keys.RATINGS_SILVER,
             lambda table: ratings.refresh(spark(pyspark), table, ratings_bronze, config.full_refresh),
         )
     context.log.info(f"ratings_silver: {step.mode} ({step.reason})")
     return dg.MaterializeResult(
         metadata={
-            **table_metadata(path, keys.RATINGS_SILVER, preview_rows=10),
+            **tables.metadata(keys.RATINGS_SILVER),
             "refresh": step.mode,
             "refresh_reason": step.reason,
             "ratings_bronze_version": ratings_bronze.version,
@@ -69,17 +66,16 @@ def _mean_count(name: str, key: str, of: str) -> dg.AssetsDefinition:
         pyspark: DeltaSparkResource,
         lakehouse: Lakehouse,
     ) -> dg.MaterializeResult:
-        path = lakehouse.table_path(name)
+        tables = lakehouse.own(context)
         with spark_progress(context.log, pyspark.started_context, name):
-            step = commits.refresh(
-                path,
+            step = tables.refresh(
                 name,
                 lambda table: aggregates.refresh(spark(pyspark), table, ratings_silver, key, config.full_refresh),
             )
         context.log.info(f"{name}: {step.mode} ({step.reason})")
         return dg.MaterializeResult(
             metadata={
-                **table_metadata(path, name, preview_rows=10),
+                **tables.metadata(name),
                 "refresh": step.mode,
                 "refresh_reason": step.reason,
             }
@@ -104,17 +100,16 @@ def user_movie_title_rating(
     lakehouse: Lakehouse,
 ) -> dg.MaterializeResult:
     """Every current rating with its movie's title (ratings left-joined to movies), merged incrementally."""
-    path = lakehouse.table_path(keys.USER_MOVIE_TITLE_RATING)
+    tables = lakehouse.own(context)
     with spark_progress(context.log, pyspark.started_context, "user_movie_title_rating"):
-        step, merged = commits.refresh(
-            path,
+        step, merged = tables.refresh(
             keys.USER_MOVIE_TITLE_RATING,
             lambda table: title_join.refresh(spark(pyspark), table, ratings_silver, movies_bronze, config.full_refresh),
         )
     context.log.info(f"user_movie_title_rating: {step.mode} ({step.reason})")
     return dg.MaterializeResult(
         metadata={
-            **table_metadata(path, keys.USER_MOVIE_TITLE_RATING, preview_rows=10),
+            **tables.metadata(keys.USER_MOVIE_TITLE_RATING),
             "refresh": step.mode,
             "refresh_reason": step.reason,
             **{f"merge_{k}": dg.MetadataValue.int(v) for k, v in merged.items()},
