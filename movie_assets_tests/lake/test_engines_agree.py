@@ -14,20 +14,25 @@ hypothesis profiles).
 """
 
 import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pytest
+from deltalake import write_deltalake
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pyspark.sql import SparkSession
 
-from movie_assets.lake import commits
+from movie_assets.lake import commits, engine
 from movie_assets.lake.commits import Snapshot
-from movie_assets.tables import ingest, keys
+from movie_assets.lake.delta_tables import TableRef
+from movie_assets.tables import aggregates, ingest, keys, title_join
 from movie_assets.tables import schemas as S
-from movie_assets.tables.ratings import later
-from movie_assets.tables.transforms import SILVER_COLUMNS, latest_ratings
+from movie_assets.tables.ratings import SILVER_VERSION, later
+from movie_assets.tables.title_join import MOVIES_VERSION
+from movie_assets.tables.transforms import SILVER_COLUMNS, latest_ratings, mean_count, ratings_with_titles
 
 ON = [S.USER_ID, S.MOVIE_ID]
 USERS = 3  # few users, movies, times, files and ratings: most draws repeat a pair and tie on some column
@@ -204,3 +209,109 @@ def plain_line(text: str) -> tuple | None:
         return None
     rows = ingest.plain_rows(pa.array([text]), ingest.RATINGS)
     return None if rows is None else tuple(rows.to_pylist()[0].values())
+
+
+# The tables kept from silver: the two aggregates and the title join, refreshed after each batch's MERGE.
+DERIVED = {keys.USER_MEAN_COUNT_SILVER: S.USER_ID, keys.MOVIE_MEAN_COUNT_SILVER: S.MOVIE_ID}
+TITLED = (1, 2)  # movies 1 and 2 have titles; 3 is unknown to movies_bronze (a null title, as the left join keeps)
+
+
+def no_spark() -> SparkSession:
+    raise AssertionError("the delta-rs path started Spark")
+
+
+def empty_lake(root: Path, movie_ids: list[int]) -> TableRef:
+    """An empty ratings_silver with its change feed, movies_bronze with titles for `movie_ids`, and the derived
+    tables empty, each recording that it reflects silver's version 0."""
+    silver = S.arrow_schema(keys.RATINGS_SILVER)
+    feed = {"delta.enableChangeDataFeed": "true"}
+    write_deltalake(str(root / keys.RATINGS_SILVER), silver.empty_table(), configuration=feed)
+    movies = pa.table({S.MOVIE_ID: movie_ids, S.TITLE: [f"movie {m}" for m in movie_ids]})
+    movies = movies.append_column(S.GENRES, pa.repeat("Drama", len(movie_ids)))
+    movies = movies.append_column(S.SOURCE_FILE, pa.repeat("movies.csv", len(movie_ids)))
+    movies = movies.append_column(S.INGESTED_AT, pa.repeat(pa.scalar(0, pa.timestamp("us", tz="UTC")), len(movie_ids)))
+    write_deltalake(str(root / keys.MOVIES_BRONZE), commits.declared(keys.MOVIES_BRONZE, movies))
+    stamp = {SILVER_VERSION: 0, MOVIES_VERSION: 0}
+    for name in [*DERIVED, keys.USER_MOVIE_TITLE_RATING]:
+        commits.overwrite(Snapshot.read(str(root / name), name), S.arrow_schema(name).empty_table(), stamp)
+    return TableRef(keys.MOVIES_BRONZE, str(root / keys.MOVIES_BRONZE), 0)
+
+
+def refresh_derived(root: Path, movies: TableRef, spark: Any) -> list[str]:
+    """Each derived table refreshed from silver as it now is; the modes the plans chose."""
+    path = str(root / keys.RATINGS_SILVER)
+    silver = TableRef(keys.RATINGS_SILVER, path, Snapshot.read(path, keys.RATINGS_SILVER).existing.version())
+    modes = [
+        aggregates.refresh(spark, Snapshot.read(str(root / name), name), silver, key, False).mode
+        for name, key in DERIVED.items()
+    ]
+    title = Snapshot.read(str(root / keys.USER_MOVIE_TITLE_RATING), keys.USER_MOVIE_TITLE_RATING)
+    return [*modes, title_join.refresh(spark, title, silver, movies, False)[0].mode]
+
+
+def derived_rows(root: Path) -> dict[str, set[tuple]]:
+    found = {}
+    for name in [*DERIVED, keys.USER_MOVIE_TITLE_RATING]:
+        table = Snapshot.read(str(root / name), name).existing.to_pyarrow_table()
+        found[name] = set(zip(*(c.to_pylist() for c in table.columns), strict=True))
+    return found
+
+
+def derived_reference(current: set[Row], titled: dict[int, str]) -> dict[str, set[tuple]]:
+    """The aggregates and the title join of the current ratings, computed in plain Python."""
+    found: dict[str, set[tuple]] = {}
+    for name, column in DERIVED.items():
+        groups: dict[int, list[float]] = {}
+        for row in current:
+            groups.setdefault(row[0] if column == S.USER_ID else row[1], []).append(row[2])
+        found[name] = {(k, sum(v) / len(v), len(v)) for k, v in groups.items()}
+    found[keys.USER_MOVIE_TITLE_RATING] = {(u, m, titled.get(m), r) for u, m, r, _, _ in current}
+    return found
+
+
+def test_aggregates_and_titles_are_the_same_through_delta_rs_spark_and_a_rebuild(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After each MERGE into silver, the derived tables are refreshed: through delta-rs (the change feed read in
+    Arrow; no Spark at all), and through Spark (the driver's threshold set to nothing: the aggregates rebuilt, the
+    title join MERGEd from Spark's feed); both equal plain Python, and Spark's rebuild of the final silver."""
+    examples: list[list[list[Row]]] = []
+
+    @RUN
+    @given(batches)
+    def through_delta_rs(example: list[list[Row]]) -> None:
+        root = Path(tempfile.mkdtemp(dir=tmp_path))  # a draw of its own, replayed or shrunk too
+        movies = empty_lake(root, list(TITLED))
+        for batch in example:
+            snapshot = Snapshot.read(str(root / keys.RATINGS_SILVER), keys.RATINGS_SILVER)
+            commits.merge(snapshot, arrow(batch), ON, {}, update_when=later("s", "t"), range_key=S.USER_ID)
+            modes = refresh_derived(root, movies, no_spark)  # current: the MERGE changed no row
+            assert set(modes) <= {"update", "merge", "current"} and modes.count("current") in (0, 3), modes
+        assert derived_rows(root) == derived_reference(reference(example), {m: f"movie {m}" for m in TITLED})
+        examples.append(example)
+
+    through_delta_rs()
+
+    def offset(i: int, batch: list[Row]) -> list[Row]:  # users and movies apart per example
+        return [(i * OFFSET + u, i * OFFSET + m, r, t, f) for u, m, r, t, f in batch]
+
+    titled = [i * OFFSET + m for i in range(len(examples)) for m in TITLED]
+    root = tmp_path / "spark"
+    movies = empty_lake(root, titled)
+    monkeypatch.setattr(engine, "DRIVER_ROWS", -1)  # every change is more than the driver takes: Spark's paths
+    modes = []
+    for n in range(max(map(len, examples))):
+        rows = [r for i, e in enumerate(examples) if len(e) > n for r in offset(i, e[n])]
+        batch = spark.createDataFrame(rows, S.TABLES[keys.RATINGS_SILVER])
+        snapshot = Snapshot.read(str(root / keys.RATINGS_SILVER), keys.RATINGS_SILVER)
+        commits.merge(snapshot, batch, ON, {}, update_when=later("s", "t"), range_key=S.USER_ID)
+        modes.append(refresh_derived(root, movies, lambda: spark))
+    assert ["rebuild", "rebuild", "merge"] in modes and all(set(m) <= {"rebuild", "merge", "current"} for m in modes)
+    current = {row for i, example in enumerate(examples) for row in offset(i, list(reference(example)))}
+    expected = derived_reference(current, {m: f"movie {m}" for m in titled})
+    assert derived_rows(root) == expected
+    silver = spark.read.format("delta").load(str(root / keys.RATINGS_SILVER))
+    rebuilt = {name: {tuple(r) for r in mean_count(silver, key).collect()} for name, key in DERIVED.items()}
+    movies_df = spark.read.format("delta").load(movies.path)
+    rebuilt[keys.USER_MOVIE_TITLE_RATING] = {tuple(r) for r in ratings_with_titles(silver, movies_df).collect()}
+    assert rebuilt == expected
