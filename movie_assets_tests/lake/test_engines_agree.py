@@ -3,9 +3,11 @@
 Silver: random sequences of landing batches (new pairs; later, earlier and equal timestamps; ties on file name
 and rating) merged into ratings_silver batch by batch through delta-rs (DataFusion renders the "later wins"
 condition), through Delta Spark, and rebuilt at once by Spark's window over every row, give the same table as an
-independent reading of `schemas.LATER_WINS` in plain Python. Lines: random rating lines (valid, bad, quoted,
-blank, odd whitespace, huge numbers) read by the Arrow parse, when it takes the file, keep exactly the rows
-Spark's parse keeps, and every line of the plain grammar is one Spark keeps with the same values.
+independent reading of `schemas.LATER_WINS` in plain Python. Derived: after each of those MERGEs, the two
+aggregates and the title join refreshed through delta-rs (no Spark) and through Spark equal plain Python and
+Spark's rebuild. Lines: random rating lines (valid, bad, quoted, blank, odd whitespace, huge numbers) read by the
+Arrow parse, when it takes the file, keep exactly the rows Spark's parse keeps, and every line the Arrow parse
+reads alone is one Spark keeps with the same values.
 
 Hypothesis draws each example and checks delta-rs on it at once (and shrinks a failure); Spark, whose every job
 costs a fraction of a second, then checks all the examples in a few jobs: each example's userIds are offset so
