@@ -168,7 +168,8 @@ def _bronze(
         refused += [ingest.LandingFile("", n, "", 0, why) for n, why in ingest.not_taken(lakehouse.landing).items()]
         for f in refused:
             context.log.warning(f"{f.name} is refused: {f.refused}")
-        tables = lakehouse.own(context, ingest_log.LOG_TABLE)  # its tables, and its record of the files
+        # both tables of the source, whichever were selected (an unselected one still takes its rows), and the log
+        tables = lakehouse.own(context, bronze_key, quarantine_key, ingest_log.LOG_TABLE)
         bronze_path, log_path = tables.path(bronze_key), tables.path(ingest_log.LOG_TABLE)
         fresh = config.full_refresh or not has_table(bronze_path)
         done = {} if fresh else ingest_log.ingested(log_path, source.name)

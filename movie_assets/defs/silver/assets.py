@@ -11,6 +11,7 @@ from pydantic import Field
 from movie_assets.defs.automation import REFRESH, AssetArgs
 from movie_assets.lake.delta_tables import TableRef
 from movie_assets.resources.lakehouse import Lakehouse
+from movie_assets.resources.own_tables import OwnTables
 from movie_assets.resources.progress import spark_progress
 from movie_assets.resources.spark import DeltaSparkResource
 from movie_assets.tables import aggregates, keys, ratings, title_join
@@ -28,6 +29,22 @@ class SilverConfig(dg.Config):
     full_refresh: bool = Field(default=False, description="rebuild from all input rows, not only what changed")
 
 
+def refreshed(
+    context: dg.AssetExecutionContext,
+    tables: OwnTables,
+    step: ratings.Plan,
+    merged: dict[str, int] | None = None,
+    **versions: int,
+) -> dg.MaterializeResult:
+    """What a silver refresh did, logged and as the materialization's metadata: the table, how and why it was
+    refreshed, the versions it read, and a MERGE's row counts."""
+    key = context.asset_key.to_user_string()
+    context.log.info(f"{key}: {step.mode} ({step.reason})")
+    counts = {f"merge_{k}": dg.MetadataValue.int(v) for k, v in (merged or {}).items()}
+    metadata = {**tables.metadata(key), "refresh": step.mode, "refresh_reason": step.reason, **versions, **counts}
+    return dg.MaterializeResult(metadata=metadata)
+
+
 @dg.asset(**SILVER, pool=keys.pool(keys.RATINGS_SILVER), metadata=S.column_schema(keys.RATINGS_SILVER))
 def ratings_silver(
     context: dg.AssetExecutionContext,
@@ -43,16 +60,7 @@ def ratings_silver(
             keys.RATINGS_SILVER,
             lambda table: ratings.refresh(spark(pyspark), table, ratings_bronze, config.full_refresh),
         )
-    context.log.info(f"ratings_silver: {step.mode} ({step.reason})")
-    return dg.MaterializeResult(
-        metadata={
-            **tables.metadata(keys.RATINGS_SILVER),
-            "refresh": step.mode,
-            "refresh_reason": step.reason,
-            "ratings_bronze_version": ratings_bronze.version,
-            **{f"merge_{k}": dg.MetadataValue.int(v) for k, v in merged.items()},
-        }
-    )
+    return refreshed(context, tables, step, merged, ratings_bronze_version=ratings_bronze.version)
 
 
 def _mean_count(name: str, key: str, of: str) -> dg.AssetsDefinition:
@@ -72,14 +80,7 @@ def _mean_count(name: str, key: str, of: str) -> dg.AssetsDefinition:
                 name,
                 lambda table: aggregates.refresh(spark(pyspark), table, ratings_silver, key, config.full_refresh),
             )
-        context.log.info(f"{name}: {step.mode} ({step.reason})")
-        return dg.MaterializeResult(
-            metadata={
-                **tables.metadata(name),
-                "refresh": step.mode,
-                "refresh_reason": step.reason,
-            }
-        )
+        return refreshed(context, tables, step)
 
     return _asset
 
@@ -106,12 +107,4 @@ def user_movie_title_rating(
             keys.USER_MOVIE_TITLE_RATING,
             lambda table: title_join.refresh(spark(pyspark), table, ratings_silver, movies_bronze, config.full_refresh),
         )
-    context.log.info(f"user_movie_title_rating: {step.mode} ({step.reason})")
-    return dg.MaterializeResult(
-        metadata={
-            **tables.metadata(keys.USER_MOVIE_TITLE_RATING),
-            "refresh": step.mode,
-            "refresh_reason": step.reason,
-            **{f"merge_{k}": dg.MetadataValue.int(v) for k, v in merged.items()},
-        }
-    )
+    return refreshed(context, tables, step, merged)
