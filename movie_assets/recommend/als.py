@@ -16,15 +16,17 @@ WEAKEST_LIKE = 0.01  # the confidence above 1 of a rating that must stay a like
 
 @dataclass(frozen=True)
 class AlsParams:
-    rank: int = 10
-    max_iter: int = 10
-    reg_param: float = 0.1
-    seed: int = 42
-    implicit_prefs: bool = False
-    alpha: float = 1.0
-    dislike_below: float = 0.0  # implicit only: ratings below it are dislikes (preference 0)
-    nonnegative: bool = False
-    blocks: int = 0  # user and item blocks; 0: by the data and the parallelism (`sized`)
+    """What Spark's ALS is given: a configuration's settings (`AlsConfig.params()`, where their defaults live)."""
+
+    rank: int
+    max_iter: int
+    reg_param: float
+    seed: int
+    implicit_prefs: bool
+    alpha: float
+    dislike_below: float  # implicit only: ratings below it are dislikes (preference 0)
+    nonnegative: bool
+    blocks: int  # user and item blocks; 0: by the data and the parallelism (`sized`)
     cold_start_strategy: str = "drop"
     checkpoint_interval: int = 0  # 0: by the number of iterations (`sized`)
 

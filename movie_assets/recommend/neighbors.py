@@ -28,8 +28,8 @@ class SimilarMoviesError(ValueError):
 class AnswerRule:
     """How answers are ranked from the factors: who may be an answer, and how much a factor's length counts."""
 
-    min_ratings: int = 1  # movies with fewer ratings can ask but are never an answer
-    length_weight: float = 0.0  # 0: cosine; 1: the query's direction times the candidate's (scaled) factor
+    min_ratings: int  # movies with fewer ratings can ask but are never an answer
+    length_weight: float  # 0: cosine; 1: the query's direction times the candidate's (scaled) factor
 
 
 @dataclass(frozen=True)

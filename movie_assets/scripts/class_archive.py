@@ -23,6 +23,7 @@ from movie_assets.lake import commits
 from movie_assets.lake.commits import Snapshot
 from movie_assets.lake.delta_tables import TableRef, read_table, table_version, write_table
 from movie_assets.recommend import als
+from movie_assets.resources.als_models import AlsConfig
 from movie_assets.resources.spark import DeltaSparkResource, java_major_version, java_options
 from movie_assets.tables import ingest, keys, ratings
 from movie_assets.tables import schemas as S
@@ -84,9 +85,9 @@ def exercise(spark: SparkSession, folder: Path) -> None:
     movies_bronze = read_table(spark, str(tables / keys.MOVIES_BRONZE), keys.MOVIES_BRONZE)
     mean_count(silver, S.USER_ID).collect()
     ratings_with_titles(silver, movies_bronze).collect()
-    params = als.AlsParams(rank=2, max_iter=2)
+    params = AlsConfig(rank=2, max_iter=2).params()
     als.item_factors(als.fit(silver, params), silver).collect()
-    als.fit(silver, als.AlsParams(rank=2, max_iter=2, implicit_prefs=True)).itemFactors.collect()
+    als.fit(silver, AlsConfig(rank=2, max_iter=2, implicit_prefs=True).params()).itemFactors.collect()
 
 
 def build(archive: Path) -> bool:
