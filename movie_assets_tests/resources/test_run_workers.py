@@ -19,7 +19,7 @@ from movie_assets.resources import run_workers
 from movie_assets_tests.conftest import write_csv
 from movie_assets_tests.test_concurrent_runs import start
 
-DEPLOY = Path(__file__).resolve().parents[1] / "deploy" / "dagster.yaml"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "dagster.yaml"
 HEADER = "userId,movieId,rating,timestamp\n"
 
 
