@@ -51,3 +51,16 @@ def test_one_tick_takes_new_bronze_through_silver_factors_and_answers() -> None:
 )
 def test_a_failed_blocking_check_on_bronze_requests_nothing_below_it(failed: str, requested: set[str]) -> None:
     assert requested_after_bronze(failed) == requested
+
+
+def test_the_sensor_interval_is_read_when_the_definitions_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOVIE_ASSETS_SENSOR_INTERVAL", "7")
+    assert {s.name: s.minimum_interval_seconds for s in defs().sensors or []} == {
+        "automation_sensor": 7, "landing_sensor": 7, "dead_runs_sensor": 30
+    }  # fmt: skip
+    monkeypatch.setenv("MOVIE_ASSETS_SENSOR_INTERVAL", "soon")
+    with pytest.raises(Exception) as raised:  # Dagster names the file whose definitions failed, then the reason
+        defs()
+    assert str(raised.value.__cause__) == (
+        "MOVIE_ASSETS_SENSOR_INTERVAL='soon' is not a whole number of seconds: set it to 1 or more, or unset it for 15."
+    )
