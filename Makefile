@@ -42,12 +42,16 @@ $(ARCHIVE): $(STAMP) $(JARS_STAMP) movie_assets/scripts/class_archive.py movie_a
 
 install: $(STAMP) $(JARS_STAMP) $(ARCHIVE)
 
-# The S3-compatible server the deployment tier starts on 127.0.0.1 (s3proxy: one jar, on the Java already here).
-S3PROXY := $(VENV)/servers/s3proxy-2.6.0-jar-with-dependencies.jar
-$(S3PROXY): | $(STAMP)
+# The S3-compatible server the deployment tier starts on 127.0.0.1: the Versity S3 Gateway (Apache 2.0), built
+# once from the Go module proxy. Its posix backend publishes a conditional write under a lock, so racing commits
+# to one Delta version have exactly one winner, as on AWS S3.
+VERSITYGW := $(VENV)/servers/versitygw
+$(VERSITYGW): | $(STAMP)
+	@command -v go >/dev/null || { echo "building the S3 test server needs Go 1.25+: install it (apt-get install golang), then run make test-deploy again."; exit 1; }
 	@mkdir -p $(dir $@)
-	@mvn -B -q -C -Dstyle.color=never dependency:copy -Dartifact=org.gaul:s3proxy:2.6.0:jar:jar-with-dependencies \
-	  -DoutputDirectory=$(abspath $(dir $@)) || { echo "error: org.gaul:s3proxy:2.6.0 could not be resolved: check the network, then run make test-deploy again."; exit 1; }
+	@echo "building the Versity S3 Gateway (about two minutes, once)"
+	@GOBIN=$(abspath $(dir $@)) go install github.com/versity/versitygw/cmd/versitygw@v1.8.0 || \
+	  { echo "error: github.com/versity/versitygw@v1.8.0 could not be built: check the network or GOPROXY, then run make test-deploy again."; exit 1; }
 
 java:
 	@java -version >/dev/null 2>&1 || { echo "Spark needs Java 17+ and 'java' is not on PATH: install OpenJDK 17 (apt-get install openjdk-17-jre-headless) or set JAVA_HOME."; exit 1; }
@@ -80,9 +84,11 @@ home:
 test: install java chromium lint
 	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder -m "not deploy"
 
-# A team's deployment: the webserver and daemon on a PostgreSQL instance the tests start on 127.0.0.1.
-test-deploy: install java postgres $(S3PROXY)
-	$(BIN)/pytest -m deploy
+# A team's deployment: the webserver and daemon on a PostgreSQL instance, the lakehouse on an S3 server and a Spark
+# standalone cluster, each started by the tests on 127.0.0.1; two workers, the two tests that build the real
+# sample in-process on one of them.
+test-deploy: install java postgres $(VERSITYGW)
+	$(BIN)/pytest -m deploy -n 2 --dist loadgroup
 
 # Unit tests only (no real servers, no large tables): a minute or two, serially (two workers, each
 # starting its own Spark session, took longer).

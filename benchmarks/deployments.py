@@ -1,7 +1,7 @@
 """The whole graph on a local root, on an object store, and on the store with a standalone Spark cluster, in one
 sitting: `movie-assets materialize` on ml-latest-small, wall time each, then every bronze and silver table
-compared across the three. `.venv/bin/python -m benchmarks.deployments` (after `make test-deploy`, which resolves
-s3proxy); the figures are in docs/deploying.md.
+compared across the three. `.venv/bin/python -m benchmarks.deployments` (after `make test-deploy`, which builds
+the S3 server); the figures are in docs/deploying.md.
 """
 
 import os
@@ -10,9 +10,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from movie_assets_tests.servers import s3_server
+from movie_assets_tests.servers import put, rows, s3_server
 from movie_assets_tests.spark_cluster import standalone_cluster
-from movie_assets_tests.test_on_a_store import CLI, TABLES, landing_files, put, rows
+from movie_assets_tests.test_on_a_store import CLI, TABLES, landing_files
 
 ML_SMALL = Path(__file__).resolve().parents[1] / "samples" / "ml-latest-small"
 STORE_ROOTS = {"object store": "s3a://lake/movies", "object store + cluster": "s3a://lake/cluster"}

@@ -1,4 +1,5 @@
-"""Servers the end-to-end tests start on 127.0.0.1: a free port, whether a URL answers yet, PostgreSQL."""
+"""Servers the end-to-end tests start on 127.0.0.1 (a free port, whether a URL answers yet, PostgreSQL, an S3 server)
+and how a test reaches a data root on the store: its landing folder, a file put there, a table's rows."""
 
 import contextlib
 import glob
@@ -14,7 +15,10 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from deltalake import DeltaTable
 from pyarrow import fs
+
+from movie_assets.lake import storage
 
 HOST = "127.0.0.1"
 
@@ -88,27 +92,24 @@ def postgres_server() -> Iterator[dict[str, str]]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-S3PROXY = Path(sys.prefix) / "servers" / "s3proxy-2.6.0-jar-with-dependencies.jar"  # `make test-deploy` puts it
+VERSITYGW = Path(sys.prefix) / "servers" / "versitygw"  # `make test-deploy` builds it
 S3_KEY, S3_SECRET = "movie-assets", "movie-assets-secret"
 
 
 @contextlib.contextmanager
 def s3_server(bucket: str) -> Iterator[dict[str, str]]:
-    """s3proxy (an S3-compatible server on the Java here, keeping objects in memory) on 127.0.0.1, in its own
-    process group, stopped with it, with `bucket` created; yields the standard AWS variables that reach it."""
-    if not S3PROXY.exists():
-        raise RuntimeError(f"{S3PROXY} is missing: run `make test-deploy`, which resolves s3proxy with Maven.")
+    """The Versity S3 Gateway over a temporary folder (its posix backend: an object is a file, and a conditional
+    write is checked and published under a lock, so of writers racing for one key exactly one wins) on
+    127.0.0.1, in its own process group, stopped with it, with `bucket` created; yields the standard AWS
+    variables that reach it."""
+    if not VERSITYGW.exists():
+        raise RuntimeError(f"{VERSITYGW} is missing: run `make test-deploy`, which builds the Versity S3 Gateway.")
     folder, port = Path(tempfile.mkdtemp(prefix="movie_assets-s3-")), free_port()
-    (folder / "s3proxy.conf").write_text(
-        f"s3proxy.endpoint=http://{HOST}:{port}\ns3proxy.authorization=aws-v2-or-v4\n"
-        f"s3proxy.identity={S3_KEY}\ns3proxy.credential={S3_SECRET}\n"
-        # The in-memory store keeps keys as given; s3proxy's folder-backed stores answer a HEAD of `a/b` with the
-        # folder `a/b/`, which Hadoop's S3A then takes for a file.
-        f"jclouds.provider=transient\njclouds.identity={S3_KEY}\njclouds.credential={S3_SECRET}\n"
-    )
+    (folder / "objects" / bucket).mkdir(parents=True)  # a folder at the top is a bucket
     with open(folder / "server.log", "w") as log:
         process = subprocess.Popen(
-            ["java", "-jar", str(S3PROXY), "--properties", str(folder / "s3proxy.conf")],
+            [str(VERSITYGW), "--access", S3_KEY, "--secret", S3_SECRET, "--port", f"{HOST}:{port}", "--quiet",
+             "posix", str(folder / "objects")],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     env = {
@@ -124,17 +125,43 @@ def s3_server(bucket: str) -> Iterator[dict[str, str]]:
         deadline = time.monotonic() + 60
         while not listening(port):
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"s3proxy did not start: {(folder / 'server.log').read_text()[-2000:]}")
+                raise RuntimeError(f"versitygw did not start: {(folder / 'server.log').read_text()[-2000:]}")
             time.sleep(0.3)
-        store = fs.S3FileSystem(
-            endpoint_override=env["AWS_ENDPOINT_URL"], access_key=S3_KEY, secret_key=S3_SECRET,
-            region="us-east-1", scheme="http", allow_bucket_creation=True,
-        )  # fmt: skip
-        store.create_dir(bucket)
         yield env
     finally:
         stop_group(process, signal.SIGTERM)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def store_filesystem(env: dict[str, str]) -> fs.S3FileSystem:
+    """pyarrow's filesystem on the server `env` (s3_server's variables) reaches."""
+    return fs.S3FileSystem(
+        endpoint_override=env["AWS_ENDPOINT_URL"], access_key=env["AWS_ACCESS_KEY_ID"],
+        secret_key=env["AWS_SECRET_ACCESS_KEY"], region=env["AWS_REGION"], scheme="http",
+    )  # fmt: skip
+
+
+def landing(env: dict[str, str], root: str) -> tuple[fs.FileSystem, str]:
+    """The landing folder of a local root or of a store root (s3a://bucket/prefix), as a pyarrow filesystem."""
+    if root.startswith("s3a://"):
+        return store_filesystem(env), f"{root.removeprefix('s3a://')}/landing"
+    (Path(root) / "landing").mkdir(parents=True, exist_ok=True)
+    return fs.LocalFileSystem(), f"{root}/landing"
+
+
+def put(env: dict[str, str], root: str, name: str, data: bytes) -> None:
+    """A file into landing (a new object, or a replaced one)."""
+    filesystem, folder = landing(env, root)
+    with filesystem.open_output_stream(f"{folder}/{name}") as out:
+        out.write(data)
+
+
+def rows(env: dict[str, str], root: str, table: str) -> list[tuple]:
+    """A table's rows through delta-rs (s3a:// read as s3://, credentials from the AWS variables), in one order,
+    without the time of ingestion."""
+    data = DeltaTable(f"{storage.native_uri(root)}/delta/{table}", storage_options=env).to_pyarrow_table()
+    data = data.drop_columns([c for c in ("ingested_at",) if c in data.column_names])
+    return sorted(zip(*data.to_pydict().values(), strict=True), key=repr)
 
 
 def listening(port: int) -> bool:

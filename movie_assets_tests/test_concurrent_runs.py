@@ -2,7 +2,8 @@
 
 Each run is a real `dagster` CLI process, as parallel launches from the UI, the API or the README's command would
 be: the ingestions with their own Spark session, the asks through delta-rs. Delta's optimistic concurrency
-decides, and the losers retry.
+decides, and the losers retry. The same eight runs on a local root and (in `make test-deploy`) on an S3-compatible
+server holding the root, landing included, where the server's conditional writes decide between the commits.
 """
 
 import json
@@ -10,21 +11,50 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 import pytest
-from pyspark.sql import SparkSession
+from deltalake import DeltaTable
+from pyarrow import fs
 
-from movie_assets_tests.conftest import write_csv
+from movie_assets.lake import storage
+from movie_assets.tables import keys
+from movie_assets.tables.ingest_log import LOG_TABLE
+from movie_assets_tests.servers import landing, s3_server, store_filesystem
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+BUCKET = "lake"
+NEW = "ratings_new.csv"
 
 
-def start(root: Path, home: Path, log: Path, *args: str) -> subprocess.Popen:
-    env = {
+# On the store: in make test-deploy, on the worker that also runs the cluster test, which builds the same sample.
+STORE = pytest.param("store", marks=[pytest.mark.deploy, pytest.mark.xdist_group("ml_small_run")])
+
+
+@pytest.fixture(params=["local", STORE])
+def root(
+    request: pytest.FixtureRequest, tmp_path: Path, ml_small_run: tuple[dg.ExecuteInProcessResult, Path]
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """A copy of the real sample's lakehouse (bronze, silver, factors) with no answers table: the data root, and
+    the AWS variables that reach it (none for a local root)."""
+    local = tmp_path / "root"
+    shutil.copytree(ml_small_run[1], local)
+    shutil.rmtree(local / "delta" / keys.SIMILAR_MOVIES, ignore_errors=True)
+    if request.param == "local":
+        yield str(local), {}
+        return
+    with s3_server(BUCKET) as env:
+        fs.copy_files(str(local), f"{BUCKET}/movies", fs.LocalFileSystem(), store_filesystem(env))
+        yield f"s3a://{BUCKET}/movies", env
+
+
+def start(root: str, env: dict[str, str], home: Path, log: Path, *args: str) -> subprocess.Popen:
+    variables = {
         **os.environ,
-        "MOVIE_ASSETS_DATA_DIR": str(root),
+        **env,
+        "MOVIE_ASSETS_DATA_DIR": root,
         "DAGSTER_HOME": str(home),
         "MOVIE_ASSETS_SPARK_MASTER": "local[1]",
         "MOVIE_ASSETS_SPARK_DRIVER_MEMORY": "1g",
@@ -32,8 +62,8 @@ def start(root: Path, home: Path, log: Path, *args: str) -> subprocess.Popen:
     with open(log, "w") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "dagster", *args, "-m", "movie_assets.definitions"],
-            env=env,
-            cwd=root,
+            env=variables,
+            cwd=home,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -50,36 +80,38 @@ def finish(processes: list[tuple[subprocess.Popen, Path]]) -> list[str]:
     return logs
 
 
-def test_concurrent_asks_and_ingestions(
-    spark: SparkSession, tmp_path: Path, ml_small_run: tuple[dg.ExecuteInProcessResult, Path]
-) -> None:
-    """On a copy of the real sample's lakehouse (bronze, silver, factors), with a fresh answers table."""
-    shutil.copytree(ml_small_run[1], tmp_path, dirs_exist_ok=True)
-    shutil.rmtree(tmp_path / "delta" / "similar_movies", ignore_errors=True)
+def table(root: str, env: dict[str, str], name: str) -> dict[str, list]:
+    """A table's columns, read through delta-rs (no Spark) from either root."""
+    return DeltaTable(f"{storage.native_uri(root)}/delta/{name}", storage_options=env).to_pyarrow_table().to_pydict()
+
+
+def test_concurrent_asks_and_ingestions(root: tuple[str, dict[str, str]], tmp_path: Path) -> None:
+    data_root, env = root
     home = tmp_path / "home"
     home.mkdir()
     with dg.DagsterInstance.from_config(str(home)):
         pass  # one instance for every run, its storage created once (as `dagster dev` would have)
-    write_csv(tmp_path / "landing", "ratings_new.csv", "userId,movieId,rating,timestamp\n9001,1,4.0,1\n9001,2,3.5,2\n")
-    before = spark.read.format("delta").load(str(tmp_path / "delta/ratings_bronze")).count()
+    filesystem, folder = landing(env, data_root)
+    with filesystem.open_output_stream(f"{folder}/{NEW}") as out:
+        out.write(b"userId,movieId,rating,timestamp\n9001,1,4.0,1\n9001,2,3.5,2\n")
+    before = len(table(data_root, env, keys.RATINGS_BRONZE)["userId"])
     asks = [(1, 5), (2, 6), (3, 7), (4, 8), (5, 9), (5, 9)]  # four ids, and the same id twice
     processes = []
     for i, (movie_id, k) in enumerate(asks):
         config = json.dumps({"ops": {"similar_movies": {"config": {"movie_id": movie_id, "k": k}}}})
-        command = ["asset", "materialize", "--select", "similar_movies", "--config-json", config]
-        processes.append((start(tmp_path, home, tmp_path / f"ask_{i}.log", *command), tmp_path / f"ask_{i}.log"))
+        log = tmp_path / f"ask_{i}.log"
+        command = ["asset", "materialize", "--select", keys.SIMILAR_MOVIES, "--config-json", config]
+        processes.append((start(data_root, env, home, log, *command), log))
     for i in range(2):  # and, at the same time, the same new landing file ingested by two runs
         log = tmp_path / f"ingest_{i}.log"
-        processes.append((start(tmp_path, home, log, "asset", "materialize", "--select", "ratings_bronze"), log))
+        command = ["asset", "materialize", "--select", keys.RATINGS_BRONZE]
+        processes.append((start(data_root, env, home, log, *command), log))
     logs = finish(processes)
     assert all("RUN_SUCCESS" in text for text in logs)
-    answers = spark.read.format("delta").load(str(tmp_path / "delta/similar_movies"))
-    per_id = {r.movie_id: r["count"] for r in answers.groupBy("movie_id").count().collect()}
-    assert per_id == {1: 5, 2: 6, 3: 7, 4: 8, 5: 9}
-    bronze = spark.read.format("delta").load(str(tmp_path / "delta/ratings_bronze"))
-    assert bronze.count() == before + 2
-    assert bronze.where("source_file = 'ratings_new.csv'").count() == 2
-    log = spark.read.format("delta").load(str(tmp_path / "delta/_ingest_log")).where("source_file = 'ratings_new.csv'")
-    assert log.count() == 1
-    retried = sum(text.count("a concurrent commit won") for text in logs)
-    print(f"{len(processes)} concurrent runs: {retried} commit(s) retried after a conflict; rows per id {per_id}")
+    answers = table(data_root, env, keys.SIMILAR_MOVIES)["movie_id"]
+    assert {movie_id: answers.count(movie_id) for movie_id in set(answers)} == {1: 5, 2: 6, 3: 7, 4: 8, 5: 9}
+    bronze = table(data_root, env, keys.RATINGS_BRONZE)["source_file"]
+    assert len(bronze) == before + 2 and bronze.count(NEW) == 2
+    assert table(data_root, env, LOG_TABLE)["source_file"].count(NEW) == 1
+    retried = sum(text.count("another writer committed after") + text.count("a concurrent commit won") for text in logs)
+    print(f"{len(processes)} concurrent runs on {data_root}: {retried} commit(s) retried after a conflict")

@@ -2,8 +2,8 @@
 
 delta-rs and pyarrow read the same variables themselves (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID,
 AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ALLOW_HTTP); delta-rs commits to S3 with conditional writes
-(If-None-Match), so on a store that makes them atomic (AWS S3 does; s3proxy's in-memory store does not) two
-writers never both commit one version. Spark's S3A connector is given them here:
+(If-None-Match), so on a store that makes them atomic (AWS S3 and the Versity S3 Gateway of the tests do;
+s3proxy does not) two writers never both commit one version. Spark's S3A connector is given them here:
 the endpoint with path-style access and one object per DELETE (what S3-compatible stores serve: s3proxy
 refuses the checksum header current SDKs put on a bulk delete), plain http when AWS_ALLOW_HTTP is true, the
 region, and the key pair. The AWS SDK's checksum settings (AWS_REQUEST_CHECKSUM_CALCULATION,
