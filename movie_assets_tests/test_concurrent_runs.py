@@ -22,7 +22,7 @@ from pyarrow import fs
 from movie_assets.lake import storage
 from movie_assets.tables import keys
 from movie_assets.tables.ingest_log import LOG_TABLE
-from movie_assets_tests.servers import landing, s3_server, store_filesystem
+from movie_assets_tests.servers import put, s3_server, store_filesystem
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 BUCKET = "lake"
@@ -91,9 +91,7 @@ def test_concurrent_asks_and_ingestions(root: tuple[str, dict[str, str]], tmp_pa
     home.mkdir()
     with dg.DagsterInstance.from_config(str(home)):
         pass  # one instance for every run, its storage created once (as `dagster dev` would have)
-    filesystem, folder = landing(env, data_root)
-    with filesystem.open_output_stream(f"{folder}/{NEW}") as out:
-        out.write(b"userId,movieId,rating,timestamp\n9001,1,4.0,1\n9001,2,3.5,2\n")
+    put(env, data_root, NEW, b"userId,movieId,rating,timestamp\n9001,1,4.0,1\n9001,2,3.5,2\n")
     before = len(table(data_root, env, keys.RATINGS_BRONZE)["userId"])
     asks = [(1, 5), (2, 6), (3, 7), (4, 8), (5, 9), (5, 9)]  # four ids, and the same id twice
     processes = []
