@@ -85,10 +85,10 @@ test: install java chromium lint
 	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder -m "not deploy"
 
 # A team's deployment: the webserver and daemon on a PostgreSQL instance, the lakehouse on an S3 server and a Spark
-# standalone cluster, each started by the tests on 127.0.0.1; two workers, the two tests that build the real
-# sample in-process on one of them.
+# standalone cluster, each started by the tests on 127.0.0.1; two workers, whole files each (the store's file on
+# one, the others on the other).
 test-deploy: install java postgres $(VERSITYGW)
-	$(BIN)/pytest -m deploy -n 2 --dist loadgroup
+	$(BIN)/pytest -m deploy -n 2 --dist loadfile --no-loadscope-reorder
 
 # Unit tests only (no real servers, no large tables): a minute or two, serially (two workers, each
 # starting its own Spark session, took longer).

@@ -20,16 +20,16 @@ ML_SMALL = Path(__file__).resolve().parents[1] / "samples" / "ml-latest-small"
 TEST_SPARK = {"master": "local[2]", "shuffle_partitions": 2, "driver_memory": "2g"}
 # `make test` hands whole files to two pytest-xdist workers in collection order: the daemon's file, the longest,
 # starts on one worker while the other runs the files that share the real sample's run (`ml_small_run`, once per
-# worker), the longest of them first. `make test-deploy` does the same with its two longest files, the cluster and
-# the store, first.
+# worker), the longest of them first. `make test-deploy` starts the store's file (four tests, one sample run) on one
+# worker and the other files on the other.
 # Tests write landing files and ingest them at once: no settle time (a test that checks it sets its own). The
 # servers and CLIs the tests start inherit this.
 os.environ[SETTLE_ENV] = "0"
 # Property-based tests: 200 examples each in make test, 10 in make test-fast (--hypothesis-profile=fast).
 settings.register_profile("default", max_examples=200)
 settings.register_profile("fast", max_examples=10)
-FIRST = ["test_daemon_e2e.py", "test_cluster_on_a_store.py", "test_on_a_store.py", "test_e2e_ml_small.py",
-         "test_concurrent_runs.py", "test_streamlit_app.py"]  # fmt: skip
+FIRST = ["test_daemon_e2e.py", "test_on_a_store.py", "test_e2e_ml_small.py", "test_concurrent_runs.py",
+         "test_streamlit_app.py"]  # fmt: skip
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -2,8 +2,8 @@
 
 Each run is a real `dagster` CLI process, as parallel launches from the UI, the API or the README's command would
 be: the ingestions with their own Spark session, the asks through delta-rs. Delta's optimistic concurrency
-decides, and the losers retry. The same eight runs on a local root and (in `make test-deploy`) on an S3-compatible
-server holding the root, landing included, where the server's conditional writes decide between the commits.
+decides, and the losers retry. `test_on_a_store.py` runs the same eight on an S3-compatible server holding the
+root, landing included, where the server's conditional writes decide between the commits.
 """
 
 import json
@@ -11,43 +11,26 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 import pytest
 from deltalake import DeltaTable
-from pyarrow import fs
 
 from movie_assets.lake import storage
 from movie_assets.tables import keys
 from movie_assets.tables.ingest_log import LOG_TABLE
-from movie_assets_tests.servers import put, s3_server, store_filesystem
+from movie_assets_tests.servers import put
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-BUCKET = "lake"
 NEW = "ratings_new.csv"
 
 
-# On the store: in make test-deploy, on the worker that also runs the cluster test, which builds the same sample.
-STORE = pytest.param("store", marks=[pytest.mark.deploy, pytest.mark.xdist_group("ml_small_run")])
-
-
-@pytest.fixture(params=["local", STORE])
-def root(
-    request: pytest.FixtureRequest, tmp_path: Path, ml_small_run: tuple[dg.ExecuteInProcessResult, Path]
-) -> Iterator[tuple[str, dict[str, str]]]:
-    """A copy of the real sample's lakehouse (bronze, silver, factors) with no answers table: the data root, and
-    the AWS variables that reach it (none for a local root)."""
-    local = tmp_path / "root"
-    shutil.copytree(ml_small_run[1], local)
-    shutil.rmtree(local / "delta" / keys.SIMILAR_MOVIES, ignore_errors=True)
-    if request.param == "local":
-        yield str(local), {}
-        return
-    with s3_server(BUCKET) as env:
-        fs.copy_files(str(local), f"{BUCKET}/movies", fs.LocalFileSystem(), store_filesystem(env))
-        yield f"s3a://{BUCKET}/movies", env
+def lakehouse(ml_small_run: tuple[dg.ExecuteInProcessResult, Path], folder: Path) -> Path:
+    """A copy of the real sample's lakehouse (bronze, silver, factors) with no answers table."""
+    shutil.copytree(ml_small_run[1], folder)
+    shutil.rmtree(folder / "delta" / keys.SIMILAR_MOVIES, ignore_errors=True)
+    return folder
 
 
 def start(root: str, env: dict[str, str], home: Path, log: Path, *args: str) -> subprocess.Popen:
@@ -85,8 +68,13 @@ def table(root: str, env: dict[str, str], name: str) -> dict[str, list]:
     return DeltaTable(f"{storage.native_uri(root)}/delta/{name}", storage_options=env).to_pyarrow_table().to_pydict()
 
 
-def test_concurrent_asks_and_ingestions(root: tuple[str, dict[str, str]], tmp_path: Path) -> None:
-    data_root, env = root
+def test_concurrent_asks_and_ingestions(ml_small_run: tuple[dg.ExecuteInProcessResult, Path], tmp_path: Path) -> None:
+    eight_runs_at_once(str(lakehouse(ml_small_run, tmp_path / "root")), {}, tmp_path)
+
+
+def eight_runs_at_once(data_root: str, env: dict[str, str], tmp_path: Path) -> None:
+    """Six asks (four ids, one twice) and two ingestions of one new landing file, each its own CLI run, at once on
+    `data_root` (reached with the AWS variables `env`): every run succeeds, every answer and row lands once."""
     home = tmp_path / "home"
     home.mkdir()
     with dg.DagsterInstance.from_config(str(home)):

@@ -51,7 +51,7 @@ def test_a_killed_run_frees_its_pool_slot_for_the_next_run(tmp_path: Path, clean
     write_csv(tmp_path / "landing", "movies.csv", "movieId,title,genres\n1,One (1990),Drama\n")
     write_csv(tmp_path / "landing", "ratings.csv", HEADER + "1,1,4.0,10\n2,1,3.0,11\n")
     select = ("asset", "materialize", "--select", "ratings_bronze")
-    first = start(tmp_path, home, tmp_path / "first.log", *select)
+    first = start(str(tmp_path), {}, home, tmp_path / "first.log", *select)
     log, deadline = tmp_path / "first.log", time.monotonic() + 300
     while 'STEP_START - Started execution of step "ratings_bronze"' not in log.read_text(errors="replace"):
         assert first.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")[-2000:]
@@ -69,7 +69,7 @@ def test_a_killed_run_frees_its_pool_slot_for_the_next_run(tmp_path: Path, clean
             assert instance.event_log_storage.get_concurrency_info("delta_ratings_bronze").claimed_slots == []
 
     write_csv(tmp_path / "landing", "ratings_2.csv", HEADER + "3,1,5.0,12\n")
-    second = start(tmp_path, home, tmp_path / "second.log", *select)
+    second = start(str(tmp_path), {}, home, tmp_path / "second.log", *select)
     try:
         second.wait(timeout=120)  # the bound the README states; blocked by the slot, it would wait for ever
     except subprocess.TimeoutExpired:
