@@ -47,7 +47,7 @@ install: $(STAMP) $(JARS_STAMP) $(ARCHIVE)
 # to one Delta version have exactly one winner, as on AWS S3.
 VERSITYGW := $(VENV)/servers/versitygw
 $(VERSITYGW): | $(STAMP)
-	@command -v go >/dev/null || { echo "building the S3 test server needs Go 1.25+: install it (apt-get install golang), then run make test-deploy again."; exit 1; }
+	@command -v go >/dev/null || { echo "building the S3 test server needs Go 1.25 or newer on PATH: install it, then run make test-deploy again."; exit 1; }
 	@mkdir -p $(dir $@)
 	@echo "building the Versity S3 Gateway (about two minutes, once)"
 	@GOBIN=$(abspath $(dir $@)) go install github.com/versity/versitygw/cmd/versitygw@v1.8.0 || \
